@@ -1,0 +1,206 @@
+"""One training loop for every model of the series.
+
+``fit`` trains any model that has ``objective(y, x, mask, **kwargs)`` returning a
+dict with a ``loss`` to minimise (the CVAEs, the GSNN and hybrid variants, the
+deterministic baseline). Batches are ``(y, x)`` or ``(y, x, mask)`` tuples, from
+:class:`cvae_utils.data.TensorBatches` or any iterable.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import defaultdict
+from typing import Iterable, Sequence
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from .checkpoint import load_into, read_checkpoint, save_checkpoint
+
+
+class History:
+    """Per-epoch figures: a list of records such as ``{"epoch": 3, "train_loss": ..., "test_kl": ...}``.
+
+    ``history["test_loss"]`` is the list of one figure over the epochs.
+    """
+
+    def __init__(self, records: Sequence[dict] | None = None) -> None:
+        self.records: list[dict[str, float]] = [dict(r) for r in records or []]
+
+    def append(self, record: dict) -> None:
+        self.records.append(dict(record))
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __getitem__(self, key: str) -> list[float]:
+        if not self.records or key not in self.records[-1]:
+            known = sorted(self.records[-1]) if self.records else []
+            raise KeyError(f"no figure {key!r} in the history; recorded: {known}")
+        return [r.get(key, float("nan")) for r in self.records]
+
+    def keys(self) -> list[str]:
+        return list(self.records[-1]) if self.records else []
+
+    def last(self) -> dict[str, float]:
+        return dict(self.records[-1]) if self.records else {}
+
+    def __repr__(self) -> str:
+        return f"History({len(self)} epochs, last={self.last()})"
+
+    def plot(self, terms: Sequence[str] | None = None, axes=None):
+        """One panel per term (default: loss, recon, kl where recorded), train and test curves."""
+        from .plotting import plot_history
+
+        return plot_history(self, terms=terms, axes=axes)
+
+
+def _unpack(batch) -> tuple:
+    batch = tuple(batch)
+    if len(batch) == 2:
+        return batch[0], batch[1], None
+    if len(batch) == 3:
+        return batch
+    raise ValueError(f"a batch must be (y, x) or (y, x, mask); got a tuple of {len(batch)} items.")
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, batches: Iterable, **objective_kwargs) -> dict[str, float]:
+    """Average each term of ``model.objective`` over every example of ``batches`` (nats per example).
+
+    The KL weight is always 1 here: test figures are the real objective.
+    """
+    objective_kwargs = {**objective_kwargs, "kl_weight": 1.0}
+    was_training = model.training
+    model.eval()
+    sums: dict[str, torch.Tensor] = defaultdict(float)
+    count = 0
+    try:
+        for batch in batches:
+            y, x, mask = _unpack(batch)
+            terms = model.objective(y, x, mask, **objective_kwargs)
+            for k, v in terms.items():
+                sums[k] = sums[k] + v.detach() * len(y)
+            count += len(y)
+    finally:
+        model.train(was_training)
+    if count == 0:
+        raise ValueError("evaluate got no examples: the batches were empty.")
+    return {k: (v / count).item() for k, v in sums.items()}
+
+
+def _rng_state() -> dict:
+    state = {"torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict) -> None:
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def make_adam(params, lr: float = 1e-3) -> torch.optim.Optimizer:
+    """Adam, with the fused kernel where this PyTorch and device have one (the same maths, faster)."""
+    params = list(params)
+    try:
+        return torch.optim.Adam(params, lr=lr, fused=True)
+    except (RuntimeError, TypeError, ValueError):
+        return torch.optim.Adam(params, lr=lr)
+
+
+def fit(
+    model: nn.Module,
+    train_batches: Iterable,
+    test_batches: Iterable | None = None,
+    *,
+    num_epochs: int,
+    lr: float = 1e-3,
+    optimizer: torch.optim.Optimizer | None = None,
+    objective: str = "cvae",
+    alpha: float = 0.5,
+    kl_warmup_epochs: float = 0,
+    grad_clip: float | None = None,
+    checkpoint_path: str | os.PathLike | None = None,
+    resume: bool = False,
+    progress: bool = True,
+) -> History:
+    """Train ``model`` for ``num_epochs`` epochs and return its :class:`History`.
+
+    * ``objective``: ``"cvae"``, ``"gsnn"`` or ``"hybrid"`` (with ``alpha``); ignored by
+      the deterministic baseline.
+    * ``kl_warmup_epochs``: the KL weight rises linearly from 0 to 1 over this many
+      epochs (0 = no warm-up). Recorded ``recon``, ``kl`` and ``elbo`` are always the
+      unweighted terms; ``loss`` is what was minimised.
+    * ``grad_clip``: clip the gradient's global norm to this value.
+    * ``checkpoint_path``: save model, optimizer, history and random states after
+      every epoch (atomically); with ``resume=True`` an existing checkpoint there is
+      loaded and training continues exactly where it stopped, up to ``num_epochs``.
+
+    Each epoch records the training averages (``train_*``), the test averages
+    (``test_*``, with KL weight 1) when ``test_batches`` is given, and ``seconds``.
+    """
+    if num_epochs < 0:
+        raise ValueError(f"num_epochs={num_epochs} must be >= 0.")
+    if grad_clip is not None and grad_clip <= 0:
+        raise ValueError(f"grad_clip={grad_clip} must be positive, or None for no clipping.")
+    if optimizer is None:
+        optimizer = make_adam(model.parameters(), lr)
+    history = History()
+    start_epoch = 0
+    if resume and checkpoint_path is not None and os.path.exists(checkpoint_path):
+        ckpt = read_checkpoint(checkpoint_path)
+        load_into(model, ckpt, str(checkpoint_path))
+        optimizer.load_state_dict(ckpt["optimizer"])
+        history = History(ckpt["history"])
+        start_epoch = int(ckpt["epoch"])
+        _set_rng_state(ckpt["rng"])
+        if "batches" in ckpt and hasattr(train_batches, "load_state_dict"):
+            train_batches.load_state_dict(ckpt["batches"])
+
+    objective_kwargs = {"objective": objective, "alpha": alpha}
+    steps = max(1, len(train_batches)) if hasattr(train_batches, "__len__") else None
+    epochs = tqdm(range(start_epoch, num_epochs), desc="training", initial=start_epoch, total=num_epochs,
+                  disable=not progress)
+    for epoch in epochs:
+        model.train()
+        start = time.perf_counter()
+        sums: dict[str, torch.Tensor] = defaultdict(float)
+        count = 0
+        bar = tqdm(train_batches, desc=f"epoch {epoch + 1}", leave=False, total=steps, disable=not progress)
+        for step, batch in enumerate(bar):
+            y, x, mask = _unpack(batch)
+            if kl_warmup_epochs > 0 and steps is not None:
+                kl_weight = min(1.0, (epoch + step / steps) / kl_warmup_epochs)
+            else:
+                kl_weight = 1.0
+            terms = model.objective(y, x, mask, kl_weight=kl_weight, **objective_kwargs)
+            optimizer.zero_grad(set_to_none=True)
+            terms["loss"].backward()
+            if grad_clip is not None:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+            optimizer.step()
+            for k, v in terms.items():
+                sums[k] = sums[k] + v.detach() * len(y)
+            count += len(y)
+        if count == 0:
+            raise ValueError("fit got no training examples: the training batches were empty.")
+        record: dict[str, float] = {"epoch": epoch + 1}
+        record.update({f"train_{k}": (v / count).item() for k, v in sums.items()})
+        if test_batches is not None:
+            record.update({f"test_{k}": v for k, v in evaluate(model, test_batches, **objective_kwargs).items()})
+        record["seconds"] = time.perf_counter() - start
+        history.append(record)
+        shown = {k: f"{record[k]:.2f}" for k in ("train_loss", "test_loss") if k in record}
+        epochs.set_postfix(shown)
+        if checkpoint_path is not None:
+            extra = {"optimizer": optimizer.state_dict(), "epoch": epoch + 1, "history": history.records,
+                     "rng": _rng_state()}
+            if hasattr(train_batches, "state_dict"):
+                extra["batches"] = train_batches.state_dict()
+            save_checkpoint(checkpoint_path, model, **extra)
+    return history

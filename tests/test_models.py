@@ -1,0 +1,202 @@
+import copy
+
+import pytest
+import torch
+
+import cvae_utils as cu
+
+
+def label_batch(n=4, shape=(1, 28, 28)):
+    return torch.rand(n, *shape), torch.randint(0, 10, (n,))
+
+
+# --- the MLP CVAE -------------------------------------------------------------------
+
+def test_mlp_cvae_label_condition_shapes():
+    m = cu.MLPCVAE(num_classes=10, z_dim=8, hidden_dims=[64, 32])
+    y, x = label_batch()
+    out = m(y, x)
+    assert isinstance(out, cu.ForwardOutput)
+    assert out.decoded.shape == y.shape and out.mu.shape == (4, 8) and out.prior_mu.shape == (4, 8)
+    terms = m.loss_function(out)
+    assert set(terms) == {"loss", "recon", "kl", "elbo"}
+    assert torch.allclose(terms["elbo"], -(terms["recon"] + terms["kl"]))
+    assert m.sample(5, 3).shape == (5, 1, 28, 28)
+    assert m.generate(y, x).shape == y.shape
+
+
+def test_mlp_cvae_image_condition():
+    m = cu.MLPCVAE(y_shape=(1, 28, 28), x_shape=(1, 28, 28), z_dim=4, hidden_dims=[32])
+    images = torch.rand(3, 1, 28, 28)
+    x, y, mask = cu.split_quadrants(images, 2)
+    terms = m.objective(y, x, mask)
+    assert terms["loss"].ndim == 0 and torch.isfinite(terms["loss"])
+    s = m.sample(6, x[0])
+    assert s.shape == (6, 1, 28, 28) and (0 <= s).all() and (s <= 1).all()
+
+
+def test_constructor_never_mutates_its_arguments():
+    hidden = [64, 32]
+    shape = [1, 28, 28]
+    cu.MLPCVAE(y_shape=shape, num_classes=10, hidden_dims=hidden)
+    cu.ConditionalVAE(1, 10, 8, hidden_dims=hidden, img_size=28)
+    cu.BaselineNet(x_shape=shape, hidden_dims=hidden)
+    assert hidden == [64, 32] and shape == [1, 28, 28]
+
+
+def test_mlp_cvae_layer_sizes_follow_the_arguments():
+    m = cu.MLPCVAE(y_shape=(3, 8, 8), num_classes=5, z_dim=6, hidden_dims=[40, 30])
+    assert m.recognition_net[0].in_features == 3 * 8 * 8 + 5
+    assert m.recognition_net[-1].out_features == 12
+    assert m.prior_net[0].in_features == 5
+    assert m.generation_net[0].in_features == 6 + 5 and m.generation_net[0].out_features == 30
+    assert m.generation_net[-1].out_features == 192
+
+
+def test_fixed_prior_is_standard_normal_and_learned_prior_is_not():
+    y, x = label_batch()
+    fixed = cu.MLPCVAE(num_classes=10, learned_prior=False)
+    mu, logvar = fixed.prior(x)
+    assert torch.equal(mu, torch.zeros(4, 20)) and torch.equal(logvar, torch.zeros(4, 20))
+    assert fixed.prior_net is None
+    learned = cu.MLPCVAE(num_classes=10)
+    mu, _ = learned.prior(x)
+    assert mu.abs().sum() > 0
+    # with the fixed prior the KL term is the closed form against N(0, I)
+    out = fixed(y, x)
+    assert torch.allclose(fixed.loss_function(out)["kl"], cu.kl_standard_normal(out.mu, out.logvar).mean())
+
+
+def test_exactly_one_condition_is_required():
+    with pytest.raises(ValueError, match="exactly one condition"):
+        cu.MLPCVAE()
+    with pytest.raises(ValueError, match="exactly one condition"):
+        cu.MLPCVAE(num_classes=10, x_shape=(1, 28, 28))
+
+
+@pytest.mark.parametrize("bad,error,match", [
+    (torch.tensor([0, 1, 2, 10]), ValueError, r"\[0, 9\].*10"),
+    (torch.tensor([-1, 1, 2, 3]), ValueError, r"\[0, 9\].*-1"),
+    (torch.tensor([0.0, 1.0, 2.0, 3.0]), TypeError, "integer class indices"),
+    (torch.eye(10)[:4], ValueError, r"shape \(batch,\)"),
+])
+def test_bad_labels_are_clear_errors(bad, error, match):
+    m = cu.MLPCVAE(num_classes=10)
+    y, _ = label_batch()
+    with pytest.raises(error, match=match):
+        m(y, bad)
+
+
+def test_bad_images_are_clear_errors():
+    m = cu.MLPCVAE(num_classes=10)
+    y, x = label_batch()
+    with pytest.raises(ValueError, match=r"shape \(batch, 1, 28, 28\)"):
+        m(y.view(4, 784), x)
+    with pytest.raises(ValueError, match="unsqueeze"):
+        m(y[0], x[:1])
+    with pytest.raises(TypeError, match="float tensor"):
+        m((y * 255).to(torch.uint8), x)
+    y_nan = y.clone()
+    y_nan[1, 0, 3, 3] = float("nan")
+    with pytest.raises(ValueError, match="NaN"):
+        m(y_nan, x)
+    with pytest.raises(ValueError, match="num_samples"):
+        m.sample(3, torch.tensor([1, 2]))
+    with pytest.raises(ValueError, match=r"eps must have shape \(3, 20\)"):
+        m.sample(3, 1, eps=torch.zeros(3, 5))
+    with pytest.raises(ValueError, match="temperature"):
+        m.sample(3, 1, temperature=-1.0)
+
+
+def test_sample_with_fixed_noise_and_temperature():
+    m = cu.MLPCVAE(num_classes=10, z_dim=4)
+    eps = torch.randn(3, 4)
+    assert torch.equal(m.sample(3, 7, eps=eps), m.sample(3, 7, eps=eps))
+    # temperature 0 decodes the prior mean, whatever the noise
+    assert torch.allclose(m.sample(3, 7, temperature=0.0), m.sample(3, 7, temperature=0.0, eps=eps))
+    mu, _ = m.prior(torch.tensor([7]))
+    assert torch.allclose(m.sample(1, 7, temperature=0.0), torch.sigmoid(m.decode(mu, torch.tensor([7]))))
+    g = torch.Generator().manual_seed(1)
+    a = m.sample(2, 3, generator=g)
+    g.manual_seed(1)
+    assert torch.equal(a, m.sample(2, 3, generator=g))
+
+
+def test_gaussian_likelihood_option():
+    m = cu.MLPCVAE(num_classes=10, likelihood="gaussian", obs_std=0.2)
+    y, x = label_batch()
+    out = m(y, x)
+    expected = torch.distributions.Normal(out.decoded, 0.2).log_prob(y).flatten(1).sum(1)
+    assert torch.allclose(m.log_likelihood(out.decoded, y), expected, atol=1e-3)
+    assert torch.equal(m.mean_output(out.decoded), out.decoded)
+    with pytest.raises(ValueError, match="likelihood"):
+        cu.MLPCVAE(num_classes=10, likelihood="poisson")
+    with pytest.raises(ValueError, match="obs_std"):
+        cu.MLPCVAE(num_classes=10, likelihood="gaussian", obs_std=0)
+
+
+# --- the seed's convolutional ConditionalVAE ------------------------------------------
+
+@pytest.mark.parametrize("channels,size,hidden", [(1, 28, [32, 64]), (1, 28, None), (3, 64, None),
+                                                  (3, 64, [16, 32, 64]), (2, 17, [8, 16, 32]), (1, 5, [8])])
+def test_conditional_vae_any_size_and_channel_count(channels, size, hidden):
+    m = cu.ConditionalVAE(channels, num_classes=10, latent_dim=8, hidden_dims=hidden, img_size=size)
+    y, x = torch.rand(2, channels, size, size), torch.tensor([3, 9])
+    out = m(y, x)
+    assert out.decoded.shape == y.shape
+    assert m.sample(3, 4).shape == (3, channels, size, size)
+    assert m.generate(y, x).shape == y.shape
+    terms = m.loss_function(out)
+    assert torch.isfinite(terms["loss"])
+    # nats per example: the reconstruction term sums over every pixel and channel
+    assert terms["recon"] > 0.3 * channels * size * size
+
+
+def test_conditional_vae_default_is_the_seed_architecture():
+    m = cu.ConditionalVAE(3, 10, 128)  # the seed's defaults: 64 px, [32, 64, 128, 256, 512]
+    assert m.bottleneck == (512, 2, 2)
+    assert m.final_layer[-1].out_channels == 3
+    assert m.embed_class.out_features == 64 * 64
+    assert not any(isinstance(l, torch.nn.Tanh) for l in m.modules())
+
+
+def test_conditional_vae_rejects_wrong_image_size():
+    m = cu.ConditionalVAE(1, 10, 8, hidden_dims=[16, 32], img_size=28)
+    with pytest.raises(ValueError, match=r"shape \(batch, 1, 28, 28\)"):
+        m(torch.rand(2, 1, 32, 32), torch.tensor([0, 1]))
+    with pytest.raises(ValueError, match=r"\[0, 9\]"):
+        m(torch.rand(2, 1, 28, 28), torch.tensor([0, 12]))
+
+
+# --- baseline and registry ------------------------------------------------------------
+
+def test_baseline_net_objective_is_masked_bernoulli_nll():
+    b = cu.BaselineNet(hidden_dims=[32])
+    images = torch.rand(4, 1, 28, 28)
+    x, y, mask = cu.split_quadrants(images, 1)
+    terms = b.objective(y, x, mask)
+    expected = -cu.bernoulli_log_likelihood(b(x), y, mask).mean()
+    assert torch.allclose(terms["loss"], expected)
+    assert b.predict(x).shape == images.shape
+
+
+@pytest.mark.parametrize("make", [
+    lambda: cu.MLPCVAE(num_classes=10, hidden_dims=[16]),
+    lambda: cu.MLPCVAE(x_shape=(1, 28, 28), hidden_dims=[16], learned_prior=False),
+    lambda: cu.ConditionalVAE(1, 10, 4, hidden_dims=[8, 16], img_size=28),
+    lambda: cu.BaselineNet(hidden_dims=[16]),
+    lambda: cu.LinearGaussianCVAE(),
+])
+def test_build_model_rebuilds_from_config(make):
+    m = make()
+    config = copy.deepcopy(m.config)
+    rebuilt = cu.build_model(config)
+    assert type(rebuilt) is type(m) and rebuilt.config == m.config
+    assert {k: v.shape for k, v in rebuilt.state_dict().items()} == {k: v.shape for k, v in m.state_dict().items()}
+
+
+def test_build_model_bad_config():
+    with pytest.raises(ValueError, match="unknown model"):
+        cu.build_model({"name": "Nope", "kwargs": {}})
+    with pytest.raises(ValueError, match="not a model config"):
+        cu.build_model({"kwargs": {}})

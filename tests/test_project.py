@@ -1,0 +1,93 @@
+"""The project's own set-up: packaging, environment files, README and CI agree."""
+
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+CONDA_NAMES = {"torch": "pytorch"}  # PyPI name -> conda-forge name where they differ
+
+
+def _pyproject():
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        tomllib = pytest.importorskip("tomli")
+    return tomllib.loads((ROOT / "pyproject.toml").read_text())
+
+
+def _split(req: str) -> tuple[str, str]:
+    m = re.match(r"^\s*([A-Za-z0-9_.\-]+)\s*(.*)$", req)
+    return m.group(1).lower().replace("_", "-"), m.group(2).replace(" ", "")
+
+
+def _environment_yml() -> tuple[dict[str, str], list[str]]:
+    """(conda dependencies name -> spec, pip lines) read from environment.yml."""
+    conda, pip, in_pip, section = {}, [], False, None
+    for line in (ROOT / "environment.yml").read_text().splitlines():
+        if not line.strip() or line.strip().startswith("#"):
+            continue
+        top = re.match(r"^(\w+):", line)
+        if top:
+            section = top.group(1)
+            continue
+        if section != "dependencies":
+            continue
+        if re.match(r"^\s{2}- pip:\s*$", line):
+            in_pip = True
+            continue
+        m = re.match(r"^(\s*)- (.+)$", line)
+        if m and in_pip and len(m.group(1)) > 2:
+            pip.append(m.group(2).strip())
+        elif m and len(m.group(1)) == 2:
+            in_pip = False
+            name, spec = _split(m.group(2))
+            conda[name] = spec
+    return conda, pip
+
+
+def test_environment_yml_agrees_with_pyproject():
+    project = _pyproject()["project"]
+    wanted = [*project["dependencies"], *project["optional-dependencies"]["lab"], *project["optional-dependencies"]["test"]]
+    expected = {}
+    for req in wanted:
+        if ";" in req:  # conditional on the Python version: not for conda's fixed Python
+            continue
+        name, spec = _split(req)
+        expected[CONDA_NAMES.get(name, name)] = spec
+    conda, pip = _environment_yml()
+    conda.pop("python"), conda.pop("pip")
+    assert conda == expected
+    assert pip == ['-e ".[lab,test]"'] or pip == ["-e .[lab,test]"]
+
+
+def test_environment_yml_uses_conda_forge_and_a_python_version():
+    text = (ROOT / "environment.yml").read_text()
+    assert re.search(r"channels:\s*\n\s*- conda-forge", text)
+    assert re.search(r"- python=3\.\d+", text)
+
+
+def test_dependencies_are_ranges_that_never_force_a_torch_reinstall():
+    deps = dict(_split(r) for r in _pyproject()["project"]["dependencies"])
+    for name in ("torch", "torchvision"):
+        assert "==" not in deps[name] and deps[name].startswith(">=")
+    pins = (ROOT / "constraints.txt").read_text()
+    assert "torch==2.14.1" in pins and "torchvision==0.29.1" in pins
+    assert "-c constraints.txt" in (ROOT / "Makefile").read_text()
+
+
+def test_ci_runs_the_readme_test_command():
+    readme = (ROOT / "README.md").read_text()
+    m = re.search(r"<!-- test-command -->\s*```(?:bash|sh)?\s*\n(.+?)\n```", readme)
+    assert m, "README.md must mark its test command with <!-- test-command -->"
+    command = m.group(1).strip()
+    ci = [l.strip() for l in (ROOT / ".ci" / "run").read_text().splitlines() if l.strip() and not l.startswith("#")]
+    assert command in ci
+    assert re.search(r"<!-- lab-command -->\s*```(?:bash|sh)?\s*\n(.+?)\n```", readme)
+
+
+def test_package_layout():
+    for path in ("notebooks", "cvae_utils", "data", "tests", "benchmarks", "environment.yml", "README.md",
+                 "pyproject.toml", ".ci/run", "data/README.md"):
+        assert (ROOT / path).exists(), path

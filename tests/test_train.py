@@ -1,0 +1,134 @@
+import pytest
+import torch
+
+import cvae_utils as cu
+
+
+def small_model(seed=0, **kw):
+    torch.manual_seed(seed)
+    return cu.MLPCVAE(num_classes=10, z_dim=8, hidden_dims=[128], **kw)
+
+
+def test_short_training_lowers_the_test_objective(mnist_small):
+    train, test = mnist_small
+    model = small_model()
+    test_batches = cu.TensorBatches(test.images, test.labels, batch_size=500, shuffle=False)
+    before = cu.evaluate(model, test_batches)
+    history = cu.fit(model, cu.TensorBatches(train.images, train.labels, batch_size=100), test_batches,
+                     num_epochs=3, lr=2e-3, progress=False)
+    after = history.last()
+    assert after["test_loss"] < before["loss"] - 100  # hundreds of nats better than the untrained model
+    assert history["test_loss"][-1] < history["test_loss"][0]
+    for key in ("train_loss", "train_recon", "train_kl", "train_elbo", "test_loss", "test_recon", "test_kl", "seconds"):
+        assert len(history[key]) == 3
+    assert history["epoch"] == [1, 2, 3]
+
+
+def test_same_seed_gives_identical_results_on_cpu(mnist_small):
+    train, _ = mnist_small
+    runs = []
+    for _ in range(2):
+        model = small_model(seed=3)
+        torch.manual_seed(3)
+        h = cu.fit(model, cu.TensorBatches(train.images[:500], train.labels[:500], batch_size=50, seed=3),
+                   num_epochs=2, progress=False)
+        runs.append((h["train_loss"], [p.detach().clone() for p in model.parameters()]))
+    assert runs[0][0] == runs[1][0]
+    assert all(torch.equal(a, b) for a, b in zip(runs[0][1], runs[1][1]))
+
+
+def test_resume_continues_exactly_where_training_stopped(tmp_path, mnist_small):
+    train, test = mnist_small
+    images, labels = train.images[:600], train.labels[:600]
+    test_batches = cu.TensorBatches(test.images[:200], test.labels[:200], batch_size=100, shuffle=False)
+
+    straight = small_model()
+    torch.manual_seed(11)
+    h_straight = cu.fit(straight, cu.TensorBatches(images, labels, batch_size=64, seed=1), test_batches,
+                        num_epochs=3, progress=False, kl_warmup_epochs=2)
+
+    ckpt = tmp_path / "run.pt"
+    first = small_model()
+    torch.manual_seed(11)
+    cu.fit(first, cu.TensorBatches(images, labels, batch_size=64, seed=1), test_batches, num_epochs=1,
+           progress=False, kl_warmup_epochs=2, checkpoint_path=ckpt)
+    torch.manual_seed(999)  # whatever happens in between must not matter
+    resumed = small_model(seed=5)
+    h_resumed = cu.fit(resumed, cu.TensorBatches(images, labels, batch_size=64, seed=1), test_batches, num_epochs=3,
+                       progress=False, kl_warmup_epochs=2, checkpoint_path=ckpt, resume=True)
+
+    for a, b in zip(straight.parameters(), resumed.parameters()):
+        assert torch.equal(a, b)
+    strip = lambda h: [{k: v for k, v in r.items() if k != "seconds"} for r in h.records]  # noqa: E731
+    assert strip(h_straight) == strip(h_resumed)
+    assert not list(tmp_path.glob(".*tmp"))  # the atomic save left no temporary file
+
+    # a finished run resumes to nothing new
+    again = cu.fit(small_model(), cu.TensorBatches(images, labels, batch_size=64), num_epochs=3,
+                   checkpoint_path=ckpt, resume=True, progress=False)
+    assert len(again) == 3
+
+
+def test_resume_from_a_checkpoint_of_another_model_is_a_clear_error(tmp_path, mnist_small):
+    train, _ = mnist_small
+    ckpt = tmp_path / "a.pt"
+    batches = cu.TensorBatches(train.images[:100], train.labels[:100], batch_size=50)
+    cu.fit(small_model(), batches, num_epochs=1, checkpoint_path=ckpt, progress=False)
+    other = cu.MLPCVAE(num_classes=10, z_dim=4, hidden_dims=[64])
+    with pytest.raises(cu.CheckpointError, match="load_model"):
+        cu.fit(other, batches, num_epochs=2, checkpoint_path=ckpt, resume=True, progress=False)
+
+
+def test_kl_warmup_weights_the_kl_term_during_training_only(mnist_small):
+    train, test = mnist_small
+    model = small_model()
+    tb = cu.TensorBatches(test.images[:200], test.labels[:200], batch_size=100, shuffle=False)
+    h = cu.fit(model, cu.TensorBatches(train.images[:500], train.labels[:500], batch_size=50), tb,
+               num_epochs=1, kl_warmup_epochs=4, progress=False)
+    r = h.last()
+    # the optimised loss used a KL weight below 1 ...
+    assert r["train_loss"] < r["train_recon"] + r["train_kl"] - 1e-3
+    # ... and the recorded ELBO and every test figure did not
+    assert r["train_elbo"] == pytest.approx(-(r["train_recon"] + r["train_kl"]), rel=1e-5)
+    assert r["test_loss"] == pytest.approx(r["test_recon"] + r["test_kl"], rel=1e-5)
+
+
+def test_gradient_clipping_and_other_objectives(mnist_small):
+    train, _ = mnist_small
+    x, y, mask = cu.split_quadrants(train.images[:300], 2)
+    batches = cu.TensorBatches(y, x, mask, batch_size=100)
+    for objective in ("cvae", "gsnn", "hybrid"):
+        m = cu.MLPCVAE(x_shape=(1, 28, 28), hidden_dims=[64], z_dim=4)
+        h = cu.fit(m, batches, num_epochs=1, objective=objective, grad_clip=1.0, progress=False)
+        assert torch.isfinite(torch.tensor(h["train_loss"])).all()
+    assert "train_gsnn_recon" in h.keys()
+    base = cu.BaselineNet(hidden_dims=[64])
+    h = cu.fit(base, cu.TensorBatches(y, x, mask, batch_size=100), num_epochs=2, lr=3e-3, progress=False)
+    assert h["train_loss"][1] < h["train_loss"][0]
+    with pytest.raises(ValueError, match="grad_clip"):
+        cu.fit(base, batches, num_epochs=1, grad_clip=0)
+    with pytest.raises(ValueError, match="empty"):
+        cu.fit(base, [], num_epochs=1, progress=False)
+    with pytest.raises(ValueError, match=r"\(y, x\) or \(y, x, mask\)"):
+        cu.fit(base, [(y,)], num_epochs=1, progress=False)
+
+
+def test_history_plots(mnist_small):
+    import matplotlib.pyplot as plt
+
+    train, test = mnist_small
+    tb = cu.TensorBatches(test.images[:100], test.labels[:100], batch_size=100, shuffle=False)
+    h = cu.fit(small_model(), cu.TensorBatches(train.images[:200], train.labels[:200], batch_size=100), tb,
+               num_epochs=2, progress=False)
+    axes = h.plot()
+    assert [ax.get_title() for ax in axes][1].startswith("reconstruction")
+    assert len(axes[0].get_lines()) == 2  # train and test
+    with pytest.raises(KeyError, match="recorded"):
+        h["nope"]
+    plt.close("all")
+
+
+def test_progress_bar_runs(mnist_small, capsys):
+    train, _ = mnist_small
+    cu.fit(small_model(), cu.TensorBatches(train.images[:100], train.labels[:100], batch_size=50), num_epochs=1)
+    assert "training" in capsys.readouterr().err

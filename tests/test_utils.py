@@ -1,0 +1,54 @@
+import random
+
+import pytest
+import torch
+
+import cvae_utils as cu
+
+
+def test_get_device_order(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    assert cu.get_device() == torch.device("cpu")
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: True)
+    assert cu.get_device() == torch.device("mps")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert cu.get_device() == torch.device("cuda")
+    assert cu.get_device("cpu") == torch.device("cpu")
+
+
+def test_asking_for_a_missing_device_is_a_clear_error(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    with pytest.raises(ValueError, match=r"available: \['cpu'\]"):
+        cu.get_device("cuda")
+
+
+def test_seed_everything_repeats():
+    g = cu.seed_everything(7)
+    a = (random.random(), torch.rand(3), torch.rand(2, generator=g))
+    g = cu.seed_everything(7)
+    b = (random.random(), torch.rand(3), torch.rand(2, generator=g))
+    assert a[0] == b[0] and torch.equal(a[1], b[1]) and torch.equal(a[2], b[2])
+
+
+def test_file_digest(tmp_path):
+    p = tmp_path / "f"
+    p.write_bytes(b"abc")
+    assert cu.file_digest(p) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+    assert cu.file_digest(p, "md5") == "900150983cd24fb0d6963f7d28e17f72"
+
+
+def test_image_grid_and_show_images():
+    import matplotlib.pyplot as plt
+
+    images = torch.rand(12, 1, 28, 28)
+    grid = cu.image_grid(images, nrow=6)
+    assert grid.shape == (2 * 28 + 3 * 2, 6 * 28 + 7 * 2, 3)
+    x, _, _ = cu.split_quadrants(images, 1)
+    assert (cu.image_grid(x, fill_value=-1.0) == 0.5).any()
+    ax = cu.show_images(images, nrow=6, title="digits")
+    assert ax.get_title() == "digits"
+    with pytest.raises(ValueError, match="images must be"):
+        cu.image_grid(torch.rand(28, 28))
+    plt.close("all")
