@@ -33,8 +33,19 @@ from .losses import (
     log_mean_exp,
     objective_terms,
 )
-from .models import BaselineNet, BaseVAE, ConditionalVAE, ForwardOutput, MLPCVAE, build_model, register_model
+from .models import (
+    BaselineNet,
+    BaseVAE,
+    ConditionalVAE,
+    DigitClassifier,
+    ForwardOutput,
+    MLPCVAE,
+    build_model,
+    register_model,
+)
 from .plotting import image_grid, plot_history, show_images
+from .pretrained import load_pretrained
+from .sampling import conditional_accuracy, latent_usage, render_samples, sample_noise, sampler_widget
 from .toy import LinearGaussianCVAE
 from .train import History, evaluate, fit, make_adam
 from .utils import file_digest, get_device, seed_everything

@@ -461,7 +461,60 @@ class BaselineNet(nn.Module):
         return {"loss": nll, "recon": nll}
 
 
-MODEL_REGISTRY: dict[str, type[nn.Module]] = {c.__name__: c for c in (MLPCVAE, ConditionalVAE, BaselineNet)}
+class DigitClassifier(nn.Module):
+    """A small CNN that labels digit images (to score generated samples).
+
+    Two 5x5 convolutions with max-pooling, then a linear layer; trained by
+    :func:`cvae_utils.train.fit` through ``objective(y=labels, x=images)``
+    (cross-entropy in nats per example).
+    """
+
+    def __init__(self, in_channels: int = 1, img_size: int = 28, num_classes: int = 10,
+                 channels: Sequence[int] = (32, 64), hidden: int = 128, dropout: float = 0.25) -> None:
+        super().__init__()
+        chans = [int(c) for c in channels]
+        self.x_shape = (int(in_channels), int(img_size), int(img_size))
+        self.num_classes = int(num_classes)
+        layers: list[nn.Module] = []
+        c, size = self.x_shape[0], self.x_shape[1]
+        for h in chans:
+            layers += [nn.Conv2d(c, h, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2)]
+            c, size = h, size // 2
+        self.features = nn.Sequential(*layers)
+        self.head = nn.Sequential(nn.Flatten(), nn.Dropout(dropout), nn.Linear(c * size * size, hidden), nn.ReLU(),
+                                  nn.Dropout(dropout), nn.Linear(hidden, self.num_classes))
+        self.config = {
+            "name": type(self).__name__,
+            "kwargs": dict(in_channels=self.x_shape[0], img_size=self.x_shape[1], num_classes=self.num_classes,
+                           channels=chans, hidden=int(hidden), dropout=float(dropout)),
+        }
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Class logits for images x (B, C, H, W)."""
+        check_images("images", x, self.x_shape)
+        return self.head(self.features(x))
+
+    @torch.no_grad()
+    def predict(self, x: Tensor, batch_size: int = 2048) -> Tensor:
+        """The most likely class of each image (evaluated in eval mode, in batches)."""
+        was_training = self.training
+        self.eval()
+        try:
+            return torch.cat([self(x[i : i + batch_size]).argmax(1) for i in range(0, len(x), batch_size)])
+        finally:
+            self.train(was_training)
+
+    def objective(self, y: Tensor, x: Tensor, mask: Tensor | None = None, **_ignored) -> dict[str, Tensor]:
+        """Cross-entropy of the labels ``y`` given images ``x`` (mean over the batch), and the error rate."""
+        check_labels("labels", y, self.num_classes)
+        logits = self(x)
+        loss = F.cross_entropy(logits, y)
+        return {"loss": loss, "error": (logits.argmax(1) != y).float().mean()}
+
+
+MODEL_REGISTRY: dict[str, type[nn.Module]] = {
+    c.__name__: c for c in (MLPCVAE, ConditionalVAE, BaselineNet, DigitClassifier)
+}
 
 
 def register_model(cls: type[nn.Module]) -> type[nn.Module]:

@@ -3,6 +3,7 @@
     python -m cvae_utils.notebooks execute            # every notebook, full mode
     python -m cvae_utils.notebooks execute 05 06      # the notebooks whose names start so
     python -m cvae_utils.notebooks execute --quick    # CI-sized run (CVAE_QUICK=1), outputs not kept
+    python -m cvae_utils.notebooks badges             # rewrite the Colab badges from cvae_utils.colab
 
 Each notebook runs top to bottom in a fresh ``python3`` kernel from the notebooks
 folder; its outputs are written back unless ``--quick``. The time each took is printed.
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -38,11 +40,34 @@ def execute_notebook(path: Path, *, quick: bool = False, timeout: int | None = N
     env = {**os.environ, QUICK_ENV_VAR: "1" if quick else "0"}  # the kernel's environment only
     start = time.perf_counter()
     NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}},
-                   store_widget_state=False).execute(env=env)
+                   store_widget_state=True, record_timing=False).execute(env=env)
+    # widget state would be stray metadata (and stale on the next run): views keep their text fallback
+    nb.metadata.pop("widgets", None)
     seconds = time.perf_counter() - start
     if write:
         nbformat.write(nb, path)
     return seconds
+
+
+BADGE = re.compile(r"\[!\[Open In Colab\]\([^)]*\)\]\([^)]*\)")
+
+
+def rewrite_badges(paths: list[Path]) -> list[Path]:
+    """Point every notebook's Colab badge at :func:`cvae_utils.colab.colab_url`; return the changed files."""
+    import nbformat
+
+    from .colab import badge_markdown
+
+    changed = []
+    for path in paths:
+        nb = nbformat.read(path, as_version=4)
+        cell = nb.cells[0]
+        new = BADGE.sub(badge_markdown(path.name), cell.source)
+        if new != cell.source:
+            cell.source = new
+            nbformat.write(nb, path)
+            changed.append(path)
+    return changed
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -52,8 +77,13 @@ def main(argv: list[str] | None = None) -> int:
     ex.add_argument("prefixes", nargs="*", help="only notebooks whose file names start with these")
     ex.add_argument("--quick", action="store_true", help="CI-sized run (CVAE_QUICK=1); outputs are not written")
     ex.add_argument("--timeout", type=int, default=None, help="seconds allowed per cell (default: no limit)")
+    sub.add_parser("badges", help="rewrite every notebook's Colab badge from cvae_utils.colab.REPOSITORY")
     args = parser.parse_args(argv)
 
+    if args.command == "badges":
+        for path in rewrite_badges(notebook_paths()):
+            print(f"rewrote the badge of {path.name}")
+        return 0
     paths = notebook_paths(args.prefixes)
     if not paths:
         print(f"no notebooks matched in {NOTEBOOK_DIR}", file=sys.stderr)

@@ -64,7 +64,8 @@ class LinearGaussianCVAE(BaseVAE):
     def marginal(self, x: Tensor) -> MultivariateNormal:
         """p(y|x) in closed form."""
         mu_p, _ = self.prior(x)
-        cov = self.C @ torch.diag(self.prior_logvar.exp()) @ self.C.T + self._obs_var() * torch.eye(self.y_dim, dtype=self.C.dtype)
+        eye = torch.eye(self.y_dim, dtype=self.C.dtype, device=self.C.device)
+        cov = self.C @ torch.diag(self.prior_logvar.exp()) @ self.C.T + self._obs_var() * eye
         return MultivariateNormal(mu_p @ self.C.T + x @ self.D.T, covariance_matrix=cov)
 
     def exact_log_likelihood(self, y: Tensor, x: Tensor) -> Tensor:

@@ -1,0 +1,152 @@
+"""Conditional sampling: the drawing function behind the widget, latent usage, scoring.
+
+The widget in notebook 6 is a thin layer over :func:`render_samples`, a pure
+function of (model, digit, latent values, temperature, seed) that pytest drives
+directly; :func:`sampler_widget` only wires ipywidgets controls to it.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable, Mapping
+
+import torch
+from torch import Tensor
+
+from .models import BaseVAE
+
+
+def sample_noise(num_samples: int, z_dim: int, seed: int) -> Tensor:
+    """Standard-normal noise eps (num_samples, z_dim) from its own seeded generator (CPU, reproducible)."""
+    return torch.randn(num_samples, z_dim, generator=torch.Generator().manual_seed(int(seed)))
+
+
+@torch.no_grad()
+def render_samples(
+    model: BaseVAE,
+    digit: int,
+    latent_values: Mapping[int, float] | None = None,
+    *,
+    temperature: float = 1.0,
+    seed: int = 0,
+    num_samples: int = 8,
+) -> Tensor:
+    """Images of ``digit`` drawn from p(y|x=digit): (num_samples, C, H, W) in [0, 1].
+
+    The noise eps comes from ``seed``; each entry ``{dim: value}`` of
+    ``latent_values`` fixes eps[:, dim] = value for every sample (the widget's sliders,
+    in units of the prior's standard deviation). Then z = mu_p + temperature * sigma_p * eps.
+    """
+    if num_samples < 1:
+        raise ValueError(f"num_samples={num_samples} must be at least 1.")
+    eps = sample_noise(num_samples, model.z_dim, seed)
+    for dim, value in (latent_values or {}).items():
+        if not 0 <= int(dim) < model.z_dim:
+            raise ValueError(f"latent dimension {dim} does not exist: the model has z_dim={model.z_dim}.")
+        eps[:, int(dim)] = float(value)
+    return model.sample(num_samples, int(digit), temperature=temperature, eps=eps)
+
+
+def draw_samples(images: Tensor, ax=None, title: str | None = None, nrow: int | None = None):
+    """Draw a row (or grid) of images on matplotlib axes; return the axes."""
+    from .plotting import show_images
+
+    return show_images(images, nrow=nrow or len(images), title=title, ax=ax)
+
+
+@torch.no_grad()
+def latent_usage(model: BaseVAE, batches: Iterable, max_batches: int | None = None) -> Tensor:
+    """Average KL(q(z_j|x,y) || p(z_j|x)) per latent dimension j, in nats, over ``batches``.
+
+    Dimensions with a KL near 0 are unused ("collapsed"): the decoder ignores them.
+    """
+    from .losses import kl_diag_gaussians
+
+    was_training = model.training
+    model.eval()
+    total, count = None, 0
+    try:
+        for i, batch in enumerate(batches):
+            if max_batches is not None and i >= max_batches:
+                break
+            y, x = batch[0], batch[1]
+            mu_q, lv_q = model.encode(y, x)
+            mu_p, lv_p = model.prior(x)
+            # the per-dimension KL: the closed form with each dimension as its own "example"
+            per_dim = kl_diag_gaussians(mu_q.reshape(-1, 1), lv_q.reshape(-1, 1), mu_p.reshape(-1, 1),
+                                        lv_p.reshape(-1, 1)).view(len(y), -1).sum(0)
+            total = per_dim if total is None else total + per_dim
+            count += len(y)
+    finally:
+        model.train(was_training)
+    if not count:
+        raise ValueError("latent_usage got no examples: the batches were empty.")
+    return (total / count).cpu()
+
+
+@torch.no_grad()
+def conditional_accuracy(model: BaseVAE, classifier, num_per_digit: int = 100, *, temperature: float = 1.0,
+                         seed: int = 0, num_classes: int = 10) -> dict:
+    """Share of generated digits that ``classifier`` labels as the digit asked for.
+
+    Draws ``num_per_digit`` samples for each class from p(y|x) and returns
+    ``{"accuracy": overall share, "per_digit": [share for each class], "confusion": (asked, predicted) counts}``.
+    """
+    device = next(model.parameters()).device
+    asked = torch.arange(num_classes, device=device).repeat_interleave(num_per_digit)
+    eps = sample_noise(len(asked), model.z_dim, seed).to(device)
+    images = model.sample(len(asked), asked, temperature=temperature, eps=eps)
+    predicted = classifier.to(device).predict(images)
+    confusion = torch.zeros(num_classes, num_classes, dtype=torch.long)
+    confusion.index_put_((asked.cpu(), predicted.cpu()), torch.ones(len(asked), dtype=torch.long), accumulate=True)
+    per_digit = (confusion.diag().float() / num_per_digit).tolist()
+    return {"accuracy": (predicted == asked).float().mean().item(), "per_digit": per_digit, "confusion": confusion}
+
+
+def sampler_widget(model: BaseVAE, dims: Iterable[int], *, num_samples: int = 8, slider_range: float = 3.0,
+                   figsize=(10, 1.6)):
+    """An ipywidgets sampler: digit, sliders for ``dims`` of z, temperature, seed and a resample button.
+
+    Core ipywidgets and inline matplotlib only, so it works in JupyterLab and on Colab.
+    Returns the widget (display it, or leave it as a cell's last expression). Each
+    change redraws with :func:`render_samples`; ``widget.render()`` redraws and
+    returns the images, and ``widget.controls`` holds the controls, for tests.
+    """
+    import ipywidgets as widgets
+    import matplotlib.pyplot as plt
+
+    dims = [int(d) for d in dims]
+    digit = widgets.ToggleButtons(options=list(range(10)), value=0, description="digit",
+                                  style={"button_width": "32px"})
+    sliders = {d: widgets.FloatSlider(value=0.0, min=-slider_range, max=slider_range, step=0.1,
+                                      description=f"z[{d}]", continuous_update=False) for d in dims}
+    temperature = widgets.FloatSlider(value=1.0, min=0.0, max=2.0, step=0.05, description="temperature",
+                                      continuous_update=False)
+    seed = widgets.IntText(value=0, description="seed")
+    resample = widgets.Button(description="resample", icon="refresh", tooltip="new noise for the other dimensions")
+    use_sliders = widgets.Checkbox(value=True, description="use the z sliders")
+    out = widgets.Output()
+
+    def render():
+        values = {d: s.value for d, s in sliders.items()} if use_sliders.value else {}
+        images = render_samples(model, digit.value, values, temperature=temperature.value, seed=seed.value,
+                                num_samples=num_samples)
+        with out:
+            out.clear_output(wait=True)
+            fig, ax = plt.subplots(figsize=figsize)
+            draw_samples(images, ax=ax, title=f"samples of digit {digit.value}")
+            plt.show()
+        return images
+
+    def on_resample(_):
+        seed.value = seed.value + 1  # triggers a redraw through the observer
+
+    for control in (digit, temperature, seed, use_sliders, *sliders.values()):
+        control.observe(lambda change: render(), names="value")
+    resample.on_click(on_resample)
+    box = widgets.VBox([digit, widgets.HBox([temperature, seed, resample]), use_sliders,
+                        widgets.VBox(list(sliders.values())), out])
+    box.render = render
+    box.controls = {"digit": digit, "temperature": temperature, "seed": seed, "resample": resample,
+                    "use_sliders": use_sliders, "sliders": sliders, "output": out}
+    render()
+    return box

@@ -1,0 +1,91 @@
+"""Hygiene of the committed notebooks: the frame, one top-to-bottom run, no stray metadata."""
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from cvae_utils.colab import SETUP_SNIPPET, badge_markdown
+from cvae_utils.notebooks import notebook_paths
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = notebook_paths()
+ALLOWED_NOTEBOOK_METADATA = {"kernelspec", "language_info"}
+ALLOWED_CELL_METADATA = {"jupyter", "cellView", "tags"}
+ALLOWED_TAGS = {"solution"}
+
+pytestmark = pytest.mark.skipif(not NOTEBOOKS, reason="no notebooks in notebooks/ yet")
+
+
+def _load(path):
+    return json.loads(path.read_text())
+
+
+def _source(cell):
+    return "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+
+
+def test_notebooks_are_numbered_consecutively_and_listed_in_the_readme():
+    numbers = [int(p.name[:2]) for p in NOTEBOOKS]
+    assert numbers == list(range(1, len(numbers) + 1))
+    readme = (ROOT / "README.md").read_text()
+    for p in NOTEBOOKS:
+        assert f"notebooks/{p.name}" in readme, f"README.md does not list {p.name}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
+def test_notebook_hygiene(path):
+    import nbformat
+
+    nbformat.validate(nbformat.read(path, as_version=4))
+    nb = _load(path)
+    assert nb["metadata"]["kernelspec"]["name"] == "python3"
+    assert set(nb["metadata"]) <= ALLOWED_NOTEBOOK_METADATA, f"stray notebook metadata: {set(nb['metadata'])}"
+    counts = []
+    for i, cell in enumerate(nb["cells"]):
+        assert set(cell.get("metadata", {})) <= ALLOWED_CELL_METADATA, f"cell {i}: stray metadata {cell['metadata']}"
+        assert set(cell.get("metadata", {}).get("tags", [])) <= ALLOWED_TAGS
+        if cell["cell_type"] != "code":
+            continue
+        counts.append(cell["execution_count"])
+        for out in cell["outputs"]:
+            assert out["output_type"] != "error", f"cell {i} holds an error output"
+            assert "Traceback" not in json.dumps(out), f"cell {i} printed a traceback"
+    # outputs from one top-to-bottom run: every code cell executed, counts 1, 2, 3, ...
+    assert counts == list(range(1, len(counts) + 1)), f"execution counts {counts}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
+def test_notebook_frame(path):
+    nb = _load(path)
+    cells = [_source(c) for c in nb["cells"]]
+    markdown = [_source(c) for c in nb["cells"] if c["cell_type"] == "markdown"]
+    number = int(path.name[:2])
+    assert re.match(rf"# {number}\. \S", cells[0]), "the first cell starts with the numbered title"
+    assert badge_markdown(path.name) in cells[0], "the Colab badge must match cvae_utils.colab (run: python -m cvae_utils.notebooks badges)"
+    headings = [line for m in markdown for line in m.splitlines() if line.startswith("## ")]
+    for section in ("## What you will learn", "## Prerequisites", "## Setup", "## Summary", "## Exercises", "## References"):
+        assert section in headings, f"missing section {section!r}"
+    order = [headings.index(s) for s in ("## What you will learn", "## Prerequisites", "## Setup")]
+    assert order == sorted(order)
+    assert headings[-3:] == ["## Summary", "## Exercises", "## References"]
+    assert SETUP_SNIPPET in cells, "the setup cell must be cvae_utils.colab.SETUP_SNIPPET, verbatim"
+    refs = next(m for m in markdown if m.startswith("## References"))
+    assert refs.index("Sohn") < refs.index("Kingma")
+    solutions = [c for c in nb["cells"] if "solution" in c.get("metadata", {}).get("tags", [])]
+    assert solutions, "exercises need solutions"
+    for c in solutions:
+        assert c["cell_type"] == "code" and c["metadata"]["jupyter"]["source_hidden"] is True
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
+def test_checked_cells_are_few_and_marked(path):
+    nb = _load(path)
+    checked = [c for c in nb["cells"] if c["cell_type"] == "code" and "NBVAL_CHECK_OUTPUT" in _source(c)]
+    assert checked, "mark the cells with deterministic output # NBVAL_CHECK_OUTPUT"
+    for c in checked:
+        assert c["outputs"], "a checked cell must have a stored output to compare with"
+    skips = [c for c in nb["cells"] if "NBVAL_SKIP" in _source(c)]
+    for c in skips:
+        assert re.search(r"NBVAL_SKIP\W+\w", _source(c)), "an NBVAL_SKIP needs a written reason"
