@@ -4,12 +4,14 @@
 #   make lab      open the series in JupyterLab
 #   make test     every test: pytest over tests/ and nbval over every notebook (quick mode)
 #   make execute  run every notebook headless in full mode and store its outputs
-#   make bench    the throughput benchmark (prints one JSON line)
+#   make bench    the throughput benchmark (prints one JSON line; BATCH=1024 for another batch size)
 
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+
+BATCH ?= 512
 
 .PHONY: lab test execute bench env clean
 
@@ -32,7 +34,7 @@ execute: $(STAMP)
 	$(PY) -m cvae_utils.notebooks execute
 
 bench: $(STAMP)
-	$(PY) benchmarks/bench_mlp_throughput.py
+	$(PY) benchmarks/bench_mlp_throughput.py --batch-size $(BATCH)
 
 clean:
 	rm -rf $(VENV) data/MNIST

@@ -48,6 +48,6 @@ from .pretrained import load_pretrained
 from .sampling import conditional_accuracy, latent_usage, render_samples, sample_noise, sampler_widget
 from .toy import LinearGaussianCVAE
 from .train import History, evaluate, fit, make_adam
-from .utils import file_digest, get_device, seed_everything
+from .utils import file_digest, get_device, seed_everything, tune_cpu_allocator
 
 __version__ = "0.1.0"

@@ -1,9 +1,12 @@
-"""Device choice and seeding."""
+"""Device choice, seeding, file digests and the CPU allocator setting."""
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import hashlib
 import os
+import sys
 import random
 from pathlib import Path
 
@@ -59,3 +62,43 @@ def file_digest(path: str | os.PathLike, algorithm: str = "sha256") -> str:
                 h.update(block)
         _digest_cache[key] = h.hexdigest()
     return _digest_cache[key]
+
+
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters (malloc.h)
+_allocator_tuned = False
+
+
+def tune_cpu_allocator(mmap_threshold_mib: int = 32, trim_threshold_mib: int = 256) -> bool:
+    """Let glibc's malloc reuse freed memory for large tensors instead of returning it to the OS.
+
+    By default glibc serves every allocation above a (dynamic) threshold with a fresh
+    ``mmap`` and unmaps it on free, so each training step pays page faults on the
+    first touch of every batch-sized activation. Raising the mmap threshold (32 MiB is
+    glibc's maximum on 64-bit) and the trim threshold keeps that memory in the heap;
+    on the 2-core CI machine one epoch of the MLP CVAE trains about 10% faster (see
+    ``benchmarks/``). The same effect as setting ``MALLOC_MMAP_THRESHOLD_`` and
+    ``MALLOC_TRIM_THRESHOLD_`` before starting Python.
+
+    Process-wide and idempotent. Returns True when applied, False where there is no
+    glibc (macOS, Windows, musl): there it does nothing, and nothing is lost.
+    """
+    global _allocator_tuned
+    if mmap_threshold_mib <= 0 or mmap_threshold_mib > 32 or trim_threshold_mib <= 0:
+        raise ValueError(
+            f"mmap_threshold_mib={mmap_threshold_mib} must lie in 1..32 (glibc's limit on 64-bit) "
+            f"and trim_threshold_mib={trim_threshold_mib} must be positive."
+        )
+    if _allocator_tuned:
+        return True
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return False
+    mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
+    ok = mallopt(_M_MMAP_THRESHOLD, mmap_threshold_mib << 20) == 1
+    ok = ok and mallopt(_M_TRIM_THRESHOLD, trim_threshold_mib << 20) == 1
+    _allocator_tuned = ok
+    return ok

@@ -1,4 +1,6 @@
+import platform
 import random
+import sys
 
 import pytest
 import torch
@@ -52,3 +54,28 @@ def test_image_grid_and_show_images():
     with pytest.raises(ValueError, match="images must be"):
         cu.image_grid(torch.rand(28, 28))
     plt.close("all")
+
+
+def _run(code: str) -> str:
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux") or platform.libc_ver()[0] != "glibc", reason="glibc only")
+def test_tune_cpu_allocator_applies_once_on_glibc():
+    # a fresh process, so that the setting does not leak into the other tests
+    out = _run("import cvae_utils as cu; print(cu.tune_cpu_allocator(), cu.tune_cpu_allocator())")
+    assert out == "True True"
+
+
+def test_tune_cpu_allocator_is_a_no_op_elsewhere():
+    out = _run("import sys, cvae_utils as cu; sys.platform = 'darwin'; print(cu.tune_cpu_allocator())")
+    assert out == "False"
+
+
+@pytest.mark.parametrize("kwargs", [{"mmap_threshold_mib": 0}, {"mmap_threshold_mib": 64}, {"trim_threshold_mib": -1}])
+def test_tune_cpu_allocator_rejects_bad_thresholds(kwargs):
+    with pytest.raises(ValueError, match="must"):
+        cu.tune_cpu_allocator(**kwargs)
