@@ -45,7 +45,15 @@ from .models import (
 )
 from .plotting import image_grid, plot_history, show_images
 from .pretrained import load_pretrained
-from .sampling import conditional_accuracy, latent_usage, render_samples, sample_noise, sampler_widget
+from .sampling import (
+    conditional_accuracy,
+    latent_usage,
+    render_samples,
+    sample_noise,
+    sampler_widget,
+    standardised_latent,
+    transfer_style,
+)
 from .toy import LinearGaussianCVAE
 from .train import History, evaluate, fit, make_adam
 from .utils import file_digest, get_device, seed_everything, tune_cpu_allocator

@@ -21,6 +21,7 @@ checkpoint carries that config.
 
 from __future__ import annotations
 
+import contextlib
 import math
 from abc import ABC, abstractmethod
 from typing import NamedTuple, Sequence
@@ -193,20 +194,38 @@ class BaseVAE(nn.Module, ABC):
             raise ValueError(f"temperature={temperature} must be >= 0 (0 gives the prior mean).")
         device = next(self.parameters()).device
         x = self.condition_batch(x, num_samples)
-        mu, logvar = self.prior(x)
-        if eps is None:
-            eps = torch.randn(mu.shape, generator=generator, device=generator.device if generator else device).to(device)
-        elif tuple(eps.shape) != tuple(mu.shape):
-            raise ValueError(f"eps must have shape {tuple(mu.shape)} (num_samples, z_dim); got {tuple(eps.shape)}.")
-        z = mu + temperature * torch.exp(0.5 * logvar) * eps.to(device, mu.dtype)
-        return self.mean_output(self.decode(z, x))
+        with _eval_mode(self):
+            mu, logvar = self.prior(x)
+            if eps is None:
+                eps = torch.randn(mu.shape, generator=generator, device=generator.device if generator else device)
+                eps = eps.to(device)
+            elif tuple(eps.shape) != tuple(mu.shape):
+                raise ValueError(f"eps must have shape {tuple(mu.shape)} (num_samples, z_dim); got {tuple(eps.shape)}.")
+            z = mu + temperature * torch.exp(0.5 * logvar) * eps.to(device, mu.dtype)
+            return self.mean_output(self.decode(z, x))
 
     @torch.no_grad()
     def generate(self, y: Tensor, x: Tensor, *, sample_z: bool = False) -> Tensor:
         """Reconstruct y given x: decode the mean of q(z|x,y) (or a sample, ``sample_z=True``)."""
-        mu, logvar = self.encode(y, x)
-        z = self.reparameterize(mu, logvar) if sample_z else mu
-        return self.mean_output(self.decode(z, x))
+        with _eval_mode(self):
+            mu, logvar = self.encode(y, x)
+            z = self.reparameterize(mu, logvar) if sample_z else mu
+            return self.mean_output(self.decode(z, x))
+
+
+@contextlib.contextmanager
+def _eval_mode(model: nn.Module):
+    """Evaluation mode (BatchNorm's running statistics, no dropout) for the block, then back.
+
+    ``sample`` and ``generate`` use it, so that they give the same images right after
+    ``fit`` (which leaves the model in training mode) as after ``model.eval()``.
+    """
+    was_training = model.training
+    model.eval()
+    try:
+        yield model
+    finally:
+        model.train(was_training)
 
 
 def _as_batch_of_labels(x, num_samples: int, num_classes: int, device) -> Tensor:

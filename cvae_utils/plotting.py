@@ -46,6 +46,7 @@ def show_images(images: Tensor, nrow: int = 10, title: str | None = None, ax=Non
 def plot_history(history, terms: Sequence[str] | None = None, axes=None):
     """One panel per objective term, train and test curves over epochs; returns the axes."""
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     keys = history.keys()
     if terms is None:
@@ -62,6 +63,7 @@ def plot_history(history, terms: Sequence[str] | None = None, axes=None):
             if key in keys:
                 ax.plot(epochs, history[key], style, marker="o", markersize=3, label=split)
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_title(labels.get(term, term), fontsize=10)
         ax.legend()
     return axes

@@ -46,6 +46,37 @@ def render_samples(
     return model.sample(num_samples, int(digit), temperature=temperature, eps=eps)
 
 
+@torch.no_grad()
+def standardised_latent(model: BaseVAE, y: Tensor, x: Tensor) -> Tensor:
+    """eps = (mu_q - mu_p(x)) / sigma_p(x): where the recognition mean of (y, x) sits in the prior of x.
+
+    The coordinates in which style lives: ``model.sample(n, x_new, eps=eps)`` places the
+    same eps in the prior of another condition, and for x itself gives back the
+    reconstruction ``model.generate(y, x)``. With a fixed N(0, I) prior, eps = mu_q.
+    """
+    mu, _ = model.encode(y, x)
+    prior_mu, prior_logvar = model.prior(x)
+    return (mu - prior_mu) * torch.exp(-0.5 * prior_logvar)
+
+
+@torch.no_grad()
+def transfer_style(model: BaseVAE, y: Tensor, x: Tensor, targets) -> Tensor:
+    """Each image y[i] (with condition x[i]) redrawn with every condition of ``targets``.
+
+    Returns (len(y) * len(targets), C, H, W): for each image, its style (its
+    :func:`standardised_latent`) decoded with targets[0], targets[1], ... in turn.
+    Decoding z = mu_q itself with a new label fails for a learned prior (z then also
+    encodes the label, and the generation network follows z); see notebook 6.
+    """
+    eps = standardised_latent(model, y, x)
+    targets = torch.as_tensor(targets, device=eps.device)
+    if targets.dim() == 0:
+        targets = targets.unsqueeze(0)
+    k = len(targets)
+    repeated = targets.repeat(len(y), *([1] * (targets.dim() - 1)))
+    return model.sample(len(y) * k, repeated, eps=eps.repeat_interleave(k, 0))
+
+
 def draw_samples(images: Tensor, ax=None, title: str | None = None, nrow: int | None = None):
     """Draw a row (or grid) of images on matplotlib axes; return the axes."""
     from .plotting import show_images

@@ -47,6 +47,11 @@ class History:
     def last(self) -> dict[str, float]:
         return dict(self.records[-1]) if self.records else {}
 
+    def best(self, key: str = "test_loss") -> dict[str, float]:
+        """The record of the epoch where ``key`` was lowest (the first such epoch on a tie)."""
+        values = self[key]
+        return dict(self.records[min(range(len(values)), key=values.__getitem__)])
+
     def __repr__(self) -> str:
         return f"History({len(self)} epochs, last={self.last()})"
 
@@ -127,6 +132,8 @@ def fit(
     grad_clip: float | None = None,
     checkpoint_path: str | os.PathLike | None = None,
     resume: bool = False,
+    patience: int | None = None,
+    monitor: str = "test_loss",
     progress: bool = True,
 ) -> History:
     """Train ``model`` for ``num_epochs`` epochs and return its :class:`History`.
@@ -140,6 +147,12 @@ def fit(
     * ``checkpoint_path``: save model, optimizer, history and random states after
       every epoch (atomically); with ``resume=True`` an existing checkpoint there is
       loaded and training continues exactly where it stopped, up to ``num_epochs``.
+    * ``patience``: early stopping. Training ends once ``monitor`` (a figure of the
+      history, by default the objective on ``test_batches``, which should then be a
+      validation split, not the test set) has not improved for ``patience`` epochs,
+      and the model is given back with the weights of its best epoch.
+    * ``progress``: a tqdm bar per epoch and, at the end, one printed line with the
+      epochs, the time and the last (or best) figures; ``False`` is silent.
 
     Each epoch records the training averages (``train_*``), the test averages
     (``test_*``, with KL weight 1) when ``test_batches`` is given, and ``seconds``.
@@ -148,10 +161,16 @@ def fit(
         raise ValueError(f"num_epochs={num_epochs} must be >= 0.")
     if grad_clip is not None and grad_clip <= 0:
         raise ValueError(f"grad_clip={grad_clip} must be positive, or None for no clipping.")
+    if patience is not None:
+        if patience < 1:
+            raise ValueError(f"patience={patience} must be >= 1 (epochs without improvement), or None.")
+        if test_batches is None and monitor.startswith("test_"):
+            raise ValueError(f"early stopping on {monitor!r} needs test_batches (pass a validation split).")
     if optimizer is None:
         optimizer = make_adam(model.parameters(), lr)
     history = History()
     start_epoch = 0
+    best_value, best_state, stale = float("inf"), None, 0
     if resume and checkpoint_path is not None and os.path.exists(checkpoint_path):
         ckpt = read_checkpoint(checkpoint_path)
         load_into(model, ckpt, str(checkpoint_path))
@@ -161,6 +180,11 @@ def fit(
         _set_rng_state(ckpt["rng"])
         if "batches" in ckpt and hasattr(train_batches, "load_state_dict"):
             train_batches.load_state_dict(ckpt["batches"])
+        if "early_stopping" in ckpt:
+            best_value, best_state, stale = ckpt["early_stopping"]
+
+    if patience is not None and stale >= patience:
+        start_epoch = num_epochs  # a resumed run that had already stopped early
 
     objective_kwargs = {"objective": objective, "alpha": alpha}
     steps = max(1, len(train_batches)) if hasattr(train_batches, "__len__") else None
@@ -197,10 +221,43 @@ def fit(
         history.append(record)
         shown = {k: f"{record[k]:.2f}" for k in ("train_loss", "test_loss") if k in record}
         epochs.set_postfix(shown)
+        if patience is not None:
+            if monitor not in record:
+                raise KeyError(f"monitor={monitor!r} is not a recorded figure; recorded: {sorted(record)}.")
+            if record[monitor] < best_value:
+                best_value, stale = record[monitor], 0
+                best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            else:
+                stale += 1
         if checkpoint_path is not None:
             extra = {"optimizer": optimizer.state_dict(), "epoch": epoch + 1, "history": history.records,
                      "rng": _rng_state()}
             if hasattr(train_batches, "state_dict"):
                 extra["batches"] = train_batches.state_dict()
+            if patience is not None:
+                extra["early_stopping"] = (best_value, best_state, stale)
             save_checkpoint(checkpoint_path, model, **extra)
+        if patience is not None and stale >= patience:
+            break
+    epochs.close()
+    stopped_early = patience is not None and stale >= patience
+    if patience is not None and best_state is not None:
+        model.load_state_dict(best_state)
+    if progress and len(history):
+        print(_summary_line(history, stopped_early, monitor if patience is not None else None), flush=True)
     return history
+
+
+def _summary_line(history: History, stopped_early: bool, monitor: str | None) -> str:
+    """One line of text that stays readable in a saved notebook, where the bars do not."""
+    seconds = sum(history["seconds"])
+    last = history.last()
+    line = f"fit: {len(history)} epochs in {seconds:.1f} s ({seconds / len(history):.2f} s/epoch)"
+    figures = ", ".join(f"{k.replace('_', ' ')} {last[k]:.2f}" for k in ("train_loss", "test_loss") if k in last)
+    line += f"; epoch {last['epoch']:.0f}: {figures}"
+    if monitor is not None:
+        best = history.best(monitor)
+        line += ("; stopped early, " if stopped_early else "; ") + (
+            f"kept epoch {best['epoch']:.0f} ({monitor.replace('_', ' ')} {best[monitor]:.2f})"
+        )
+    return line

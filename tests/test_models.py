@@ -200,3 +200,22 @@ def test_build_model_bad_config():
         cu.build_model({"name": "Nope", "kwargs": {}})
     with pytest.raises(ValueError, match="not a model config"):
         cu.build_model({"kwargs": {}})
+
+
+def test_sample_and_generate_use_eval_mode_and_restore_it():
+    # right after fit the model is in training mode; BatchNorm must still use its running statistics
+    torch.manual_seed(0)
+    model = cu.ConditionalVAE(in_channels=1, num_classes=10, latent_dim=4, hidden_dims=[8, 16], img_size=28)
+    y, x = torch.rand(8, 1, 28, 28), torch.arange(8) % 10
+    model.train()
+    model(y, x)  # moves the running statistics away from their initial values
+    eps = torch.randn(3, 4)
+    model.train()
+    in_train = model.sample(3, torch.tensor([1, 2, 3]), eps=eps)
+    assert model.training
+    recon_train = model.generate(y, x)
+    assert model.training
+    model.eval()
+    assert torch.allclose(in_train, model.sample(3, torch.tensor([1, 2, 3]), eps=eps))
+    assert torch.allclose(recon_train, model.generate(y, x))
+    assert not model.training

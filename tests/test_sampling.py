@@ -133,3 +133,26 @@ def test_cvae_objective_model_keeps_its_measured_share(classifier):
     result = conditional_accuracy(model, classifier, num_per_digit=100, seed=0)
     assert result["accuracy"] >= 0.85, result["per_digit"]
     assert conditional_accuracy(model, classifier, num_per_digit=100, seed=0, temperature=0.5)["accuracy"] >= 0.97
+
+
+def test_transfer_style_keeps_own_label_reconstruction_and_shapes():
+    torch.manual_seed(0)
+    m = cu.MLPCVAE(num_classes=10, z_dim=6, hidden_dims=[32])  # learned prior: mu_p, sigma_p depend on x
+    y, x = torch.rand(3, 1, 28, 28), torch.tensor([4, 7, 1])
+    eps = cu.standardised_latent(m, y, x)
+    mu, _ = m.encode(y, x)
+    prior_mu, prior_logvar = m.prior(x)
+    torch.testing.assert_close(prior_mu + torch.exp(0.5 * prior_logvar) * eps, mu)
+    out = cu.transfer_style(m, y, x, torch.arange(10))
+    assert out.shape == (30, 1, 28, 28)
+    # for each image, the column of its own label is its reconstruction
+    for i, label in enumerate(x.tolist()):
+        torch.testing.assert_close(out[10 * i + label], m.generate(y[i : i + 1], x[i : i + 1])[0])
+    assert cu.transfer_style(m, y, x, 5).shape == (3, 1, 28, 28)
+
+
+def test_standardised_latent_with_a_fixed_prior_is_the_recognition_mean():
+    torch.manual_seed(0)
+    m = cu.MLPCVAE(num_classes=10, z_dim=6, hidden_dims=[32], learned_prior=False)
+    y, x = torch.rand(2, 1, 28, 28), torch.tensor([0, 9])
+    torch.testing.assert_close(cu.standardised_latent(m, y, x), m.encode(y, x)[0])

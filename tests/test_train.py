@@ -132,3 +132,77 @@ def test_progress_bar_runs(mnist_small, capsys):
     train, _ = mnist_small
     cu.fit(small_model(), cu.TensorBatches(train.images[:100], train.labels[:100], batch_size=50), num_epochs=1)
     assert "training" in capsys.readouterr().err
+
+
+def _quadrant_batches(images, batch_size=100, shuffle=True, seed=0):
+    return cu.TensorBatches(images, batch_size=batch_size, shuffle=shuffle, seed=seed, transform=cu.Quadrants(2))
+
+
+def test_early_stopping_stops_after_patience_epochs(mnist_small):
+    # lr = 0: the deterministic baseline never improves after its first epoch
+    train, test = mnist_small
+    torch.manual_seed(0)
+    model = cu.BaselineNet(hidden_dims=[32])
+    h = cu.fit(model, _quadrant_batches(train.images), _quadrant_batches(test.images, shuffle=False),
+               num_epochs=10, lr=0.0, patience=2, progress=False)
+    assert h["epoch"] == [1, 2, 3]
+
+
+def test_early_stopping_gives_back_the_best_weights(mnist_small, capsys):
+    # a far too large learning rate makes later epochs worse than an earlier one
+    train, test = mnist_small
+    torch.manual_seed(0)
+    model = cu.BaselineNet(hidden_dims=[64])
+    val = _quadrant_batches(test.images, shuffle=False)
+    h = cu.fit(model, _quadrant_batches(train.images), val, num_epochs=30, lr=0.05, patience=2)
+    assert len(h) < 30
+    best = h.best("test_loss")
+    assert best["epoch"] < h.last()["epoch"]
+    assert cu.evaluate(model, val)["loss"] == pytest.approx(best["test_loss"], rel=1e-6)
+    line = capsys.readouterr().out.strip().splitlines()[-1]
+    assert line.startswith(f"fit: {len(h)} epochs in ") and f"kept epoch {best['epoch']}" in line
+
+
+def test_early_stopping_bad_arguments(mnist_small):
+    train, _ = mnist_small
+    batches = _quadrant_batches(train.images)
+    with pytest.raises(ValueError, match="patience=0 must be >= 1"):
+        cu.fit(cu.BaselineNet(hidden_dims=[8]), batches, batches, num_epochs=1, patience=0, progress=False)
+    with pytest.raises(ValueError, match="needs test_batches"):
+        cu.fit(cu.BaselineNet(hidden_dims=[8]), batches, num_epochs=1, patience=1, progress=False)
+    with pytest.raises(KeyError, match="monitor='test_elbo' is not a recorded figure"):
+        cu.fit(cu.BaselineNet(hidden_dims=[8]), batches, batches, num_epochs=1, patience=1, monitor="test_elbo",
+               progress=False)
+
+
+def test_early_stopping_resumes_from_a_checkpoint(mnist_small, tmp_path):
+    train, test = mnist_small
+    ckpt = tmp_path / "run.pt"
+
+    def run(num_epochs, resume):
+        torch.manual_seed(0)
+        model = cu.BaselineNet(hidden_dims=[32])
+        h = cu.fit(model, _quadrant_batches(train.images, seed=1), _quadrant_batches(test.images, shuffle=False),
+                   num_epochs=num_epochs, lr=0.05, patience=2, checkpoint_path=ckpt if resume is not None else None,
+                   resume=bool(resume), progress=False)
+        return model, h
+
+    straight_model, straight = run(30, None)
+    run(2, False)
+    resumed_model, resumed = run(30, True)
+    assert resumed["test_loss"] == pytest.approx(straight["test_loss"])
+    for a, b in zip(straight_model.parameters(), resumed_model.parameters()):
+        assert torch.equal(a, b)
+
+
+def test_fit_prints_one_summary_line(mnist_small, capsys):
+    train, test = mnist_small
+    model = small_model()
+    cu.fit(model, cu.TensorBatches(train.images[:200], train.labels[:200], batch_size=100),
+           cu.TensorBatches(test.images[:200], test.labels[:200], batch_size=100, shuffle=False), num_epochs=2)
+    out = capsys.readouterr().out.strip().splitlines()
+    assert len(out) == 1 and out[0].startswith("fit: 2 epochs in ") and "epoch 2: train loss" in out[0]
+    assert "test loss" in out[0]
+    cu.fit(model, cu.TensorBatches(train.images[:200], train.labels[:200], batch_size=100), num_epochs=1,
+           progress=False)
+    assert capsys.readouterr().out == ""
