@@ -5,6 +5,7 @@
 #   make test     every test: pytest over tests/ and nbval over every notebook (quick mode)
 #   make execute  run every notebook headless in full mode and store its outputs
 #   make bench    the throughput benchmark (prints one JSON line; BATCH=1024 for another batch size)
+#   make quadrants  rerun notebook 7's experiment from scratch (rewrites data/quadrants; SEEDS="0 1 2")
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -12,8 +13,9 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
 BATCH ?= 512
+SEEDS ?= 0
 
-.PHONY: lab test execute bench env clean
+.PHONY: lab test execute bench quadrants env clean
 
 env: $(STAMP)
 
@@ -35,6 +37,9 @@ execute: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_mlp_throughput.py --batch-size $(BATCH)
+
+quadrants: $(STAMP)
+	$(PY) -m cvae_utils.quadrants run --seeds $(SEEDS)
 
 clean:
 	rm -rf $(VENV) data/MNIST

@@ -40,6 +40,7 @@ from .models import (
     DigitClassifier,
     ForwardOutput,
     MLPCVAE,
+    QuadrantCVAE,
     build_model,
     register_model,
 )
@@ -57,5 +58,6 @@ from .sampling import (
 from .toy import LinearGaussianCVAE
 from .train import History, evaluate, fit, make_adam
 from .utils import file_digest, get_device, seed_everything, tune_cpu_allocator
+from . import exercises  # cu.exercises.check_*: the checkers of the notebooks' coding exercises
 
 __version__ = "0.1.0"

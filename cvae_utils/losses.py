@@ -183,7 +183,8 @@ def _repeat(t: Tensor | None, s: int) -> Tensor | None:
 
 @torch.no_grad()
 def importance_sampled_log_likelihood(
-    model, y: Tensor, x: Tensor, mask: Tensor | None = None, num_samples: int = 100, max_rows: int = 8192
+    model, y: Tensor, x: Tensor, mask: Tensor | None = None, num_samples: int = 100, max_rows: int = 8192,
+    proposal: str = "recognition",
 ) -> Tensor:
     """Estimate log p(y|x) per example (Sec. 5.1 of the paper), in nats.
 
@@ -192,31 +193,41 @@ def importance_sampled_log_likelihood(
     Samples go through the generation network in chunks of at most ``max_rows``
     rows (batch size x samples), so memory stays bounded for any S. The estimate is
     a stochastic lower bound that tightens as S grows (Burda et al., 2016).
+
+    ``proposal="prior"`` draws z_s from p(z|x) instead (then the weights are just
+    p(y|x,z_s)): the estimator for a GSNN, whose recognition network is never trained.
     """
     if num_samples < 1:
         raise ValueError(f"num_samples={num_samples} must be at least 1.")
+    if proposal not in ("recognition", "prior"):
+        raise ValueError(f"proposal={proposal!r} must be 'recognition' (q(z|x,y)) or 'prior' (p(z|x)).")
     batch = y.shape[0]
-    mu_q, logvar_q = model.encode(y, x)
     mu_p, logvar_p = model.prior(x)
+    mu_q, logvar_q = model.encode(y, x) if proposal == "recognition" else (mu_p, logvar_p)
     per_chunk = max(1, max_rows // batch)
     log_w = []
     done = 0
+    repeated: dict = {}  # the same repeated tensors serve every full chunk
     while done < num_samples:
         s = min(per_chunk, num_samples - done)
-        mq, lq = _repeat(mu_q, s), _repeat(logvar_q, s)
+        if s not in repeated:
+            repeated = {s: [_repeat(t, s) for t in (x, y, mask, mu_q, logvar_q, mu_p, logvar_p)]}
+        xs, ys, ms, mq, lq, mp, lp = repeated[s]
         z = mq + torch.exp(0.5 * lq) * torch.randn_like(mq)
-        ll = model.log_likelihood(model.decode(z, _repeat(x, s)), _repeat(y, s), _repeat(mask, s))
-        lw = ll + gaussian_log_density(z, _repeat(mu_p, s), _repeat(logvar_p, s)) - gaussian_log_density(z, mq, lq)
+        ll = model.log_likelihood(model.decode(z, xs), ys, ms)
+        lw = ll + gaussian_log_density(z, mp, lp) - gaussian_log_density(z, mq, lq)
         log_w.append(lw.view(s, batch))
         done += s
     return log_mean_exp(torch.cat(log_w, dim=0), dim=0)
 
 
 @torch.no_grad()
-def evaluate_log_likelihood(model, batches: Iterable, num_samples: int = 100, max_rows: int = 8192) -> float:
+def evaluate_log_likelihood(model, batches: Iterable, num_samples: int = 100, max_rows: int = 8192,
+                            proposal: str = "recognition") -> float:
     """Mean importance-sampled log p(y|x) over every example of ``batches`` (nats per example).
 
-    ``batches`` yields ``(y, x)`` or ``(y, x, mask)``, as :func:`cvae_utils.train.fit` takes.
+    ``batches`` yields ``(y, x)`` or ``(y, x, mask)``, as :func:`cvae_utils.train.fit` takes;
+    ``proposal`` as in :func:`importance_sampled_log_likelihood`.
     """
     was_training = model.training
     model.eval()
@@ -224,7 +235,7 @@ def evaluate_log_likelihood(model, batches: Iterable, num_samples: int = 100, ma
     try:
         for batch in batches:
             y, x, mask = (tuple(batch) + (None,))[:3]
-            ll = importance_sampled_log_likelihood(model, y, x, mask, num_samples, max_rows)
+            ll = importance_sampled_log_likelihood(model, y, x, mask, num_samples, max_rows, proposal)
             total += ll.sum().item()
             count += len(ll)
     finally:

@@ -480,6 +480,89 @@ class BaselineNet(nn.Module):
         return {"loss": nll, "recon": nll}
 
 
+class QuadrantCVAE(BaseVAE):
+    """The paper's CVAE for structured output prediction, with its recurrent baseline connection.
+
+    x is an image whose unobserved pixels hold ``fill`` (-1), y the same image with the
+    observed pixels at ``fill`` (see :func:`cvae_utils.data.split_quadrants`). A trained,
+    frozen :class:`BaselineNet` predicts y_hat from x; the paper feeds that prediction to
+    the prior and generation networks (Sec. 4.1, "recurrent connection"):
+
+    * recognition q(z|x,y): an MLP on the whole image (x's observed pixels, y's target ones);
+    * prior p(z|x):         an MLP on x_hat, the observed pixels with y_hat filled in;
+    * generation p(y|x,z):  an MLP on (z, x_hat) giving Bernoulli logits for every pixel;
+      the likelihood counts only the target pixels (the batch's mask).
+
+    Trained with ``objective="cvae"``, ``"gsnn"`` or ``"hybrid"`` as the other models.
+    x_hat is computed once per condition tensor (a small cache keyed by the tensor's
+    identity and version), since encode, prior and decode all see the same x.
+    """
+
+    def __init__(self, baseline: BaselineNet | None = None, *, img_shape: Sequence[int] = (1, 28, 28),
+                 z_dim: int = 32, hidden_dims: Sequence[int] = (500, 500),
+                 baseline_hidden_dims: Sequence[int] = (500, 500), fill: float = -1.0) -> None:
+        super().__init__(z_dim, "bernoulli")
+        self.x_shape = self.y_shape = tuple(int(s) for s in img_shape)
+        hidden = [int(h) for h in hidden_dims]
+        if baseline is None:
+            baseline = BaselineNet(self.x_shape, self.y_shape, baseline_hidden_dims)
+        elif baseline.x_shape != self.x_shape or baseline.y_shape != self.y_shape:
+            raise ValueError(
+                f"the baseline maps {baseline.x_shape} -> {baseline.y_shape}, but img_shape is {self.x_shape}."
+            )
+        self.baseline = baseline.requires_grad_(False).eval()
+        self.fill = float(fill)
+        d = math.prod(self.x_shape)
+        self.recognition_net = mlp([d, *hidden, 2 * self.z_dim])
+        self.prior_net = mlp([d, *hidden, 2 * self.z_dim])
+        self.generation_net = mlp([self.z_dim + d, *reversed(hidden), d])
+        self._cache: tuple | None = None
+        self.config = {
+            "name": type(self).__name__,
+            "kwargs": dict(img_shape=list(self.x_shape), z_dim=self.z_dim, hidden_dims=hidden,
+                           baseline_hidden_dims=list(baseline.config["kwargs"]["hidden_dims"]), fill=self.fill),
+        }
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        self.baseline.eval()  # the baseline stays frozen, always in evaluation mode
+        return self
+
+    def condition(self, x: Tensor) -> Tensor:
+        """x_hat: x with its unobserved pixels filled by the baseline's prediction, flat (B, D)."""
+        key = (id(x), x._version, x.shape)
+        if self._cache is not None and self._cache[0] is x and self._cache[1] == key:
+            return self._cache[2]
+        check_images("x", x, self.x_shape)
+        with torch.no_grad():
+            y_hat = torch.sigmoid(self.baseline.net(x.flatten(1)))
+        flat = x.flatten(1)
+        x_hat = torch.where(flat == self.fill, y_hat, flat)
+        self._cache = (x, key, x_hat)
+        return x_hat
+
+    def condition_batch(self, x, num_samples: int) -> Tensor:
+        return _as_batch_of_images(x, num_samples, self.x_shape, next(self.parameters()).device)
+
+    def encode(self, y: Tensor, x: Tensor) -> tuple[Tensor, Tensor]:
+        check_images("y", y, self.y_shape)
+        check_images("x", x, self.x_shape)
+        whole = torch.where(x == self.fill, y, x)  # observed pixels from x, the rest from y
+        return self.recognition_net(whole.flatten(1)).chunk(2, dim=1)
+
+    def prior(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        return self.prior_net(self.condition(x)).chunk(2, dim=1)
+
+    def decode(self, z: Tensor, x: Tensor) -> Tensor:
+        h = self.generation_net(torch.cat([z, self.condition(x)], dim=1))
+        return h.view(len(z), *self.y_shape)
+
+    @torch.no_grad()
+    def complete(self, x: Tensor, y_part: Tensor) -> Tensor:
+        """Whole images: the observed pixels of x, and ``y_part`` (e.g. samples) on the missing ones."""
+        return torch.where(x == self.fill, y_part, x)
+
+
 class DigitClassifier(nn.Module):
     """A small CNN that labels digit images (to score generated samples).
 
@@ -532,7 +615,7 @@ class DigitClassifier(nn.Module):
 
 
 MODEL_REGISTRY: dict[str, type[nn.Module]] = {
-    c.__name__: c for c in (MLPCVAE, ConditionalVAE, BaselineNet, DigitClassifier)
+    c.__name__: c for c in (MLPCVAE, ConditionalVAE, BaselineNet, QuadrantCVAE, DigitClassifier)
 }
 
 

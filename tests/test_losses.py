@@ -234,3 +234,22 @@ def test_kl_weight_scales_only_the_kl_term():
     t = cu.cvae_terms(m, y, x, kl_weight=0.25)
     torch.testing.assert_close(t["loss"], t["recon"] + 0.25 * t["kl"])
     torch.testing.assert_close(t["elbo"], -(t["recon"] + t["kl"]))
+
+
+def test_prior_proposal_also_converges_but_needs_more_samples(lg):
+    """The GSNN's estimator: z from p(z|x), weights p(y|x,z). Unbiased in p, a bound in log p."""
+    model, y, x = lg
+    exact = model.exact_log_likelihood(y, x).detach()
+    errors = {}
+    for s in (10, 100_000):
+        torch.manual_seed(0)
+        est = cu.importance_sampled_log_likelihood(model, y, x, num_samples=s, proposal="prior", max_rows=10**6)
+        errors[s] = (exact - est).abs().mean().item()
+    assert errors[100_000] < errors[10] and errors[100_000] < 0.1
+    torch.manual_seed(0)
+    with_q = (exact - cu.importance_sampled_log_likelihood(model, y, x, num_samples=100)).abs().mean()
+    torch.manual_seed(0)
+    with_p = (exact - cu.importance_sampled_log_likelihood(model, y, x, num_samples=100, proposal="prior")).abs().mean()
+    assert with_q < with_p  # q(z|x,y) is the better proposal: it has seen y
+    with pytest.raises(ValueError, match="proposal='posterior' must be"):
+        cu.importance_sampled_log_likelihood(model, y, x, proposal="posterior")
