@@ -9,9 +9,9 @@ quadrants), **z** the latent. Every model has
 * ``decode(z, x)``  -> the parameters of the generation network p(y|x,z): Bernoulli
   logits, or the mean of a Gaussian with fixed standard deviation ``obs_std``;
 * ``reparameterize``, ``forward``, ``loss_function``, ``sample`` and ``generate``,
-  the interface of PyTorch-VAE's ``BaseVAE`` that the seed uses.
+  the interface of PyTorch-VAE's ``BaseVAE``, which the starting model of this series uses.
 
-The seed's convolutional model called the image ``input`` and the label ``labels``
+The starting model (PyTorch-VAE's convolutional ConditionalVAE) called the image ``input`` and the label ``labels``
 (one-hot); here they are y and x, and x is the class index.
 
 Constructors copy their arguments (a caller's list is never changed) and record
@@ -331,7 +331,7 @@ class MLPCVAE(BaseVAE):
 
 
 # ----------------------------------------------------------------------------------
-# The seed's convolutional ConditionalVAE, working at any size and channel count
+# The starting model's convolutional ConditionalVAE, working at any size and channel count
 # ----------------------------------------------------------------------------------
 
 
@@ -354,14 +354,14 @@ def _up_block(c_in: int, c_out: int, size_in: int, size_out: int) -> list[nn.Mod
 
 
 class ConditionalVAE(BaseVAE):
-    """The seed's label-conditioned convolutional CVAE (after PyTorch-VAE), fixed.
+    """The starting model's label-conditioned convolutional CVAE (after PyTorch-VAE), fixed.
 
     The label is embedded as an extra input channel (a learned img_size x img_size
     map per class); the encoder halves the image ``len(hidden_dims)`` times; the
     decoder mirrors it, every transposed convolution sized to land on the encoder's
     size at that depth, so any ``img_size`` and ``in_channels`` work. The prior is
-    the fixed N(0, I), as in the seed; the decoder sees [z, one-hot label].
-    Unlike the seed, the output is logits (Bernoulli) or a mean (Gaussian), not a
+    the fixed N(0, I), as in the starting model; the decoder sees [z, one-hot label].
+    Unlike the starting model, the output is logits (Bernoulli) or a mean (Gaussian), not a
     Tanh image, and the loss is the ELBO, not a pixel-mean MSE.
     """
 

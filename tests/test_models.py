@@ -135,7 +135,7 @@ def test_gaussian_likelihood_option():
         cu.MLPCVAE(num_classes=10, likelihood="gaussian", obs_std=0)
 
 
-# --- the seed's convolutional ConditionalVAE ------------------------------------------
+# --- the starting model's convolutional ConditionalVAE ------------------------------------------
 
 @pytest.mark.parametrize("channels,size,hidden", [(1, 28, [32, 64]), (1, 28, None), (3, 64, None),
                                                   (3, 64, [16, 32, 64]), (2, 17, [8, 16, 32]), (1, 5, [8])])
@@ -153,7 +153,7 @@ def test_conditional_vae_any_size_and_channel_count(channels, size, hidden):
 
 
 def test_conditional_vae_default_is_the_seed_architecture():
-    m = cu.ConditionalVAE(3, 10, 128)  # the seed's defaults: 64 px, [32, 64, 128, 256, 512]
+    m = cu.ConditionalVAE(3, 10, 128)  # the starting model's defaults: 64 px, [32, 64, 128, 256, 512]
     assert m.bottleneck == (512, 2, 2)
     assert m.final_layer[-1].out_channels == 3
     assert m.embed_class.out_features == 64 * 64
