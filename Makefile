@@ -5,7 +5,7 @@
 #   make test     every test: pytest over tests/ and nbval over every notebook (quick mode)
 #   make execute  run every notebook headless in full mode and store its outputs
 #   make bench    the throughput benchmark (prints one JSON line; BATCH=1024 for another batch size)
-#   make quadrants  rerun notebook 7's experiment from scratch (rewrites data/quadrants; SEEDS="0 1 2")
+#   make quadrants  rerun notebook 7's experiment from scratch, seeds 0 1 2 (rewrites data/quadrants; SEEDS=0 for one)
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -13,7 +13,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
 BATCH ?= 512
-SEEDS ?= 0
+SEEDS ?= 0 1 2
 
 .PHONY: lab test execute bench quadrants env clean
 
