@@ -1,8 +1,9 @@
 """Checkpoints that rebuild their model, save atomically and load safely.
 
-A checkpoint is a dict saved with ``torch.save``: the model's ``config`` (class name
-and constructor arguments), its ``state_dict`` and, for resuming training, the
-optimizer state, the epoch, the history and the random-number states. It is
+A checkpoint is a dict saved with ``torch.save``: its ``format``, the model's
+``config`` (class name and constructor arguments), its ``state_dict`` and, for
+resuming training, what :func:`cvae_utils.train.fit` adds (the optimizer state, the
+epoch, the history, the random-number states and the settings it trained with). It is
 loaded with ``torch.load(..., weights_only=True)``, which refuses arbitrary pickled
 objects.
 """
@@ -15,39 +16,37 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from .files import atomic_write
 from .models import build_model
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+# 1: config, state_dict and fit's resume state; 2: also the settings fit trained with ("fit_settings").
+READABLE_FORMATS = (1, 2)
 
 
 class CheckpointError(RuntimeError):
-    """A checkpoint is missing, unreadable or belongs to another model."""
+    """A checkpoint is missing, unreadable, of an unknown format or belongs to another model."""
 
 
 def save_checkpoint(path: str | os.PathLike, model: nn.Module, **extra) -> Path:
     """Write ``model`` (config + weights) and any ``extra`` entries to ``path`` atomically.
 
-    The file is written to a temporary name in the same folder and renamed over
-    ``path``, so an interrupted save never leaves a half-written checkpoint.
-    ``extra`` values must be tensors, numbers, strings, lists or dicts of those.
+    The weights are copied to the CPU; the model itself is never moved or changed. An
+    interrupted save never leaves a half-written checkpoint. ``extra`` values must be
+    tensors, numbers, strings, lists or dicts of those.
     """
     config = getattr(model, "config", None)
     if not config:
         raise CheckpointError(f"{type(model).__name__} has no .config; only cvae_utils models can be checkpointed.")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    payload = {"format": FORMAT_VERSION, "config": config, "state_dict": model.state_dict(), **extra}
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        torch.save(payload, tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    payload = {"format": FORMAT_VERSION, "config": config, "state_dict": state, **extra}
+    with atomic_write(path) as f:
+        torch.save(payload, f)
+    return Path(path)
 
 
 def read_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
-    """Load a checkpoint dict with ``weights_only=True``; clear errors for a missing or foreign file."""
+    """Load a checkpoint dict with ``weights_only=True``; clear errors for a missing, foreign or newer file."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"no checkpoint at {path}: train the model first, or check the path.")
@@ -57,6 +56,11 @@ def read_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
         raise CheckpointError(f"{path} is not a readable checkpoint ({type(err).__name__}: {err}).") from err
     if not isinstance(ckpt, dict) or "config" not in ckpt or "state_dict" not in ckpt:
         raise CheckpointError(f"{path} is not a cvae_utils checkpoint (no config and state_dict).")
+    if ckpt.get("format") not in READABLE_FORMATS:
+        raise CheckpointError(
+            f"{path} has checkpoint format {ckpt.get('format')!r}; this version of cvae_utils reads formats "
+            f"{list(READABLE_FORMATS)}. Update cvae_utils (git pull), or retrain and save the model again."
+        )
     return ckpt
 
 

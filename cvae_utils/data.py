@@ -9,15 +9,14 @@ Two ways to feed a model:
   ``torchvision.datasets.MNIST`` + ``ToTensor`` + ``DataLoader`` pipeline, kept for
   comparison (``benchmarks/bench_mlp_throughput.py`` times both).
 
-And the paper's structured-output task, :func:`split_quadrants`: the observed
-quadrants of a digit are the condition x, the missing ones the output y.
+The paper's structured-output task (the quadrants of a digit) is in :mod:`cvae_utils.quadrants`.
 """
 
 from __future__ import annotations
 
 import gzip
+import hashlib
 import os
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
@@ -25,10 +24,12 @@ from typing import Callable, Iterator, Sequence
 import torch
 from torch import Tensor
 
-from .utils import file_digest
+from .files import DataIntegrityError, atomic_write, file_digest, repository_root, user_cache_dir
 
-# The four files as shipped in data/ (gzip -9n of the originals): SHA-256 of the .gz
-# and MD5 of the uncompressed IDX file (the well-known sums torchvision also checks).
+# The one place that holds MNIST's checksums. The four files as shipped in data/ (gzip -9n
+# of the originals): SHA-256 of the .gz and MD5 of the uncompressed IDX file (the well-known
+# sums torchvision also checks). data/SHA256SUMS and data/MD5SUMS.uncompressed list the same
+# sums for sha256sum / md5sum, and a test keeps them equal to these.
 MNIST_FILES: dict[str, tuple[str, str]] = {
     "train-images-idx3-ubyte": (
         "0b367032e93c5d0cea0925647cfdb18614af8ee15f83e6f2fc2ad904a6835971",
@@ -52,27 +53,9 @@ DATA_DIR_ENV_VAR = "CVAE_DATA_DIR"
 SPLITS = ("train", "test")
 BINARIZE_METHODS = (None, "threshold", "sample")
 
-# Quadrant task: the paper (Section 5.1) observes 1, 2 or 3 quadrants. We use the same
-# quadrants as pyro's CVAE example so that the numbers compare with its table:
-# 1 = bottom-left; 2 = left half (top-left + bottom-left); 3 = all but bottom-right.
-QUADRANT_FILL = -1.0
-_OBSERVED_QUADRANTS = {
-    1: ("bottom-left",),
-    2: ("top-left", "bottom-left"),
-    3: ("top-left", "top-right", "bottom-left"),
-}
-
-
-class DataIntegrityError(RuntimeError):
-    """A data file is missing, corrupt or not what the loader expects."""
-
-
 # ----------------------------------------------------------------------------------
 # Files: verify, unpack, fall back to torchvision's download
 # ----------------------------------------------------------------------------------
-
-_REPO_DATA_DIR = Path(__file__).resolve().parents[1] / "data"
-
 
 def default_data_dir() -> Path:
     """Where MNIST lives: ``$CVAE_DATA_DIR``, else the repository's ``data/``, else a cache.
@@ -84,9 +67,8 @@ def default_data_dir() -> Path:
     env = os.environ.get(DATA_DIR_ENV_VAR)
     if env:
         return Path(env).expanduser()
-    if _REPO_DATA_DIR.is_dir():
-        return _REPO_DATA_DIR
-    return Path.home() / ".cache" / "cvae_utils"
+    root = repository_root()
+    return root / "data" if root is not None else user_cache_dir()
 
 
 def _raw_dir(root: Path) -> Path:
@@ -99,25 +81,18 @@ def _raw_is_valid(path: Path, md5: str) -> bool:
 
 
 def _unpack(gz_path: Path, raw_path: Path, md5: str) -> None:
-    raw_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = raw_path.with_name(f".{raw_path.name}.{os.getpid()}.tmp")
+    remedy = (f"Restore the file from the repository (git checkout -- {gz_path.name}) "
+              "or delete it so that torchvision downloads MNIST instead.")
     try:
-        with gzip.open(gz_path, "rb") as src, open(tmp, "wb") as dst:
-            shutil.copyfileobj(src, dst, 1 << 20)
-        if file_digest(tmp, "md5") != md5:
-            raise DataIntegrityError(
-                f"{gz_path} unpacks to a file whose MD5 is not MNIST's ({md5}). "
-                f"Restore the file from the repository (git checkout -- {gz_path.name}) "
-                "or delete it so that torchvision downloads MNIST instead."
-            )
-        os.replace(tmp, raw_path)
+        with atomic_write(raw_path) as dst, gzip.open(gz_path, "rb") as src:
+            digest = hashlib.md5()
+            for block in iter(lambda: src.read(1 << 20), b""):
+                digest.update(block)
+                dst.write(block)
+            if digest.hexdigest() != md5:
+                raise DataIntegrityError(f"{gz_path} unpacks to a file whose MD5 is not MNIST's ({md5}). {remedy}")
     except (OSError, EOFError, gzip.BadGzipFile) as err:
-        raise DataIntegrityError(
-            f"could not unpack {gz_path}: {err}. Restore the file from the repository "
-            f"(git checkout -- {gz_path.name}) or delete it so that torchvision downloads MNIST."
-        ) from err
-    finally:
-        tmp.unlink(missing_ok=True)
+        raise DataIntegrityError(f"could not unpack {gz_path}: {err}. {remedy}") from err
 
 
 def prepare_mnist(data_dir: str | os.PathLike | None = None, download: bool = True) -> Path:
@@ -353,59 +328,3 @@ def mnist_dataloader(
     return torch.utils.data.DataLoader(
         ds, batch_size=batch_size, shuffle=(split == "train") if shuffle is None else shuffle, num_workers=num_workers
     )
-
-
-# ----------------------------------------------------------------------------------
-# The structured-output task: quadrants
-# ----------------------------------------------------------------------------------
-
-
-def quadrant_mask(num_observed: int, height: int = 28, width: int = 28, device=None) -> Tensor:
-    """Boolean (height, width) mask, True on the observed quadrants.
-
-    ``num_observed``: 1 = bottom-left; 2 = left half; 3 = all but the bottom-right
-    quadrant. Rows ``height // 2`` and below are the bottom half, columns below
-    ``width // 2`` the left half.
-    """
-    if num_observed not in _OBSERVED_QUADRANTS:
-        raise ValueError(f"num_observed={num_observed!r}: the task observes 1, 2 or 3 quadrants.")
-    h2, w2 = height // 2, width // 2
-    mask = torch.zeros(height, width, dtype=torch.bool, device=device)
-    rows = {"top": slice(0, h2), "bottom": slice(h2, height)}
-    cols = {"left": slice(0, w2), "right": slice(w2, width)}
-    for q in _OBSERVED_QUADRANTS[num_observed]:
-        r, c = q.split("-")
-        mask[rows[r], cols[c]] = True
-    return mask
-
-
-def split_quadrants(images: Tensor, num_observed: int, fill: float = QUADRANT_FILL) -> tuple[Tensor, Tensor, Tensor]:
-    """Split images (N, C, H, W) into the condition x, the target y and the target mask.
-
-    Returns ``(x, y, target_mask)``, each shaped like ``images``: ``x`` holds the
-    observed quadrants and ``fill`` (default -1, a value no pixel takes) elsewhere;
-    ``y`` holds the missing quadrants and ``fill`` on the observed ones;
-    ``target_mask`` is True on the pixels of y that count in the likelihood.
-    """
-    if images.dim() != 4 or not images.is_floating_point():
-        raise ValueError(
-            f"images must be a float tensor (N, C, H, W); got {tuple(images.shape)} of {images.dtype}."
-        )
-    observed = quadrant_mask(num_observed, images.shape[-2], images.shape[-1], images.device).expand_as(images)
-    fill_t = torch.tensor(fill, dtype=images.dtype, device=images.device)
-    x = torch.where(observed, images, fill_t)
-    y = torch.where(observed, fill_t, images)
-    return x, y, ~observed
-
-
-class Quadrants:
-    """A :class:`TensorBatches` transform: ``(images, labels) -> (y, x, target_mask)``."""
-
-    def __init__(self, num_observed: int, fill: float = QUADRANT_FILL) -> None:
-        quadrant_mask(num_observed)  # validates num_observed
-        self.num_observed = num_observed
-        self.fill = fill
-
-    def __call__(self, images: Tensor, *rest: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        x, y, mask = split_quadrants(images, self.num_observed, self.fill)
-        return y, x, mask

@@ -39,10 +39,11 @@ from typing import Callable, Sequence
 import torch
 from torch import Tensor, nn
 
-from .data import split_quadrants
+from .quadrants import split_quadrants
 from .losses import (bernoulli_log_likelihood, gaussian_log_density, kl_diag_gaussians, kl_standard_normal,
                      log_mean_exp)
-from .models import MLPCVAE, BaseVAE, _as_batch_of_labels, check_labels
+from .models import MLPCVAE, BaseVAE
+from .validation import check_labels, label_batch
 
 __all__ = [
     "CheckResult",
@@ -572,7 +573,7 @@ def check_masked_log_likelihood(fn) -> CheckResult:
 
     def quadrants(batch, size, num_observed, dtype=torch.float32):
         images = torch.rand(batch, 1, size, size, generator=g, dtype=dtype)
-        _, y, mask = split_quadrants(images, num_observed)
+        y, _, mask = split_quadrants(images, num_observed)
         logits = 2 * torch.randn(batch, 1, size, size, generator=g, dtype=dtype)
         return logits, y, mask
 
@@ -582,7 +583,7 @@ def check_masked_log_likelihood(fn) -> CheckResult:
     binary = (torch.rand(3, 1, 8, 8, generator=g) > 0.5).float()
     wrong = torch.rand(3, 1, 8, 8, generator=g) < 0.2  # confidently wrong on a fifth of the pixels
     confident = (2 * binary - 1) * (30 + 20 * torch.rand(3, 1, 8, 8, generator=g)) * torch.where(wrong, -1.0, 1.0)
-    _, y_conf, m_conf = split_quadrants(binary, 1)
+    y_conf, _, m_conf = split_quadrants(binary, 1)
     cases = [
         ll_case("one quadrant observed", "3 images (1, 8, 8), the bottom-left quadrant observed: y holds -1 there, "
                 "mask (bool) is True on the other three quadrants, as cu.split_quadrants returns them; float32",
@@ -823,8 +824,8 @@ class _ProbeCVAE(BaseVAE):
         check_labels("x (labels)", x, self.num_classes)
         return (0.5 * z + self.offset[x]).view(len(z), *self.y_shape)
 
-    def condition_batch(self, x, num_samples: int) -> Tensor:
-        return _as_batch_of_labels(x, num_samples, self.num_classes, self.prior_mu.device)
+    def expand_condition(self, x, num_samples: int) -> Tensor:
+        return label_batch(x, num_samples, self.num_classes, self.prior_mu.device)
 
     def latent(self, images: Tensor, x: Tensor) -> Tensor:
         """z back from the images the sampler returned (mean images, sigmoid of the logits)."""
@@ -1054,7 +1055,7 @@ def check_log_importance_weights(fn) -> CheckResult:
     images = torch.rand(6, 1, 8, 8, generator=g)
 
     def task(k: int, n: int):
-        x, y, mask = split_quadrants(images[:n], k)
+        y, x, mask = split_quadrants(images[:n], k)
         return y, x, mask
 
     def lw_case(title, inputs, k, n, eps):

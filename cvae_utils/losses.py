@@ -15,12 +15,16 @@ that provides ``encode(y, x)``, ``prior(x)``, ``decode(z, x)`` and
 
 from __future__ import annotations
 
+import contextlib
 import math
 from typing import Iterable
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+
+from .utils import eval_mode
+from .validation import check_same_batch, trusted_inputs, unpack_batch
 
 LOG_2PI = math.log(2.0 * math.pi)
 
@@ -90,18 +94,33 @@ def bernoulli_log_likelihood(logits: Tensor, y: Tensor, mask: Tensor | None = No
     """
     if logits.shape != y.shape:
         raise ValueError(f"logits {tuple(logits.shape)} and y {tuple(y.shape)} must have the same shape.")
-    if mask is not None:
-        mask = mask.to(logits.dtype).expand_as(logits)
+    mask = _expand_mask(mask, logits)
     return _BernoulliLogLikelihood.apply(logits, y.to(logits.dtype), mask)
 
 
 def gaussian_log_likelihood(mean: Tensor, y: Tensor, logvar: Tensor | float = 0.0, mask: Tensor | None = None) -> Tensor:
     """log N(y; mean, e^logvar) per pixel, summed over pixels, one value per example."""
+    if mean.shape != y.shape:
+        raise ValueError(f"mean {tuple(mean.shape)} and y {tuple(y.shape)} must have the same shape.")
     logvar = torch.as_tensor(logvar, dtype=mean.dtype, device=mean.device)
     ll = -0.5 * (LOG_2PI + logvar + (y - mean).pow(2) * torch.exp(-logvar))
+    mask = _expand_mask(mask, mean)
     if mask is not None:
         ll = ll * mask
     return _sum_per_example(ll)
+
+
+def _expand_mask(mask: Tensor | None, like: Tensor) -> Tensor | None:
+    """The mask as a float tensor shaped like ``like`` (it may broadcast), or a clear error."""
+    if mask is None:
+        return None
+    try:
+        return mask.to(like.dtype).expand_as(like)
+    except RuntimeError:
+        raise ValueError(
+            f"mask {tuple(mask.shape)} does not fit y {tuple(like.shape)}: give one mask per example, shaped like y "
+            "(or a shape that broadcasts to it, such as one image's mask)."
+        ) from None
 
 
 def log_mean_exp(t: Tensor, dim: int = 0) -> Tensor:
@@ -114,21 +133,28 @@ def log_mean_exp(t: Tensor, dim: int = 0) -> Tensor:
 # ----------------------------------------------------------------------------------
 
 
-def cvae_terms(model, y: Tensor, x: Tensor, mask: Tensor | None = None, kl_weight: float = 1.0) -> dict[str, Tensor]:
-    """The CVAE bound, Eq. (4) of the paper, with one sample z ~ q(z|x,y).
+def elbo_terms(log_likelihood: Tensor, kl: Tensor, kl_weight: float = 1.0) -> dict[str, Tensor]:
+    """The terms of the CVAE bound from per-example log p(y|x,z) and KL, as batch means (nats per example).
 
-    Returns batch means (nats per example):
       * ``recon``: -E_q[log p(y|x,z)], the reconstruction term;
       * ``kl``:    KL(q(z|x,y) || p(z|x));
       * ``elbo``:  E_q[log p(y|x,z)] - KL, the bound on log p(y|x);
-      * ``loss``:  recon + kl_weight * kl, what the optimiser minimises (= -ELBO at weight 1).
+      * ``loss``:  recon + kl_weight * kl, what the optimiser minimises (= -ELBO at weight 1;
+        a weight below 1 only during a KL warm-up).
+
+    The one place the series assembles the bound (notebook 4, "The ELBO assembled").
     """
-    mu_q, logvar_q = model.encode(y, x)
-    mu_p, logvar_p = model.prior(x)
-    z = model.reparameterize(mu_q, logvar_q)
-    recon = -model.log_likelihood(model.decode(z, x), y, mask).mean()
-    kl = kl_diag_gaussians(mu_q, logvar_q, mu_p, logvar_p).mean()
+    recon = -log_likelihood.mean()
+    kl = kl.mean()
     return {"loss": recon + kl_weight * kl, "recon": recon, "kl": kl, "elbo": -(recon + kl)}
+
+
+def cvae_terms(model, y: Tensor, x: Tensor, mask: Tensor | None = None, kl_weight: float = 1.0) -> dict[str, Tensor]:
+    """The CVAE bound, Eq. (4) of the paper, with one sample z ~ q(z|x,y) (notebooks 1 and 4).
+
+    ``model.loss_function(model(y, x), mask, kl_weight)``: the terms of :func:`elbo_terms`.
+    """
+    return model.loss_function(model(y, x), mask, kl_weight)
 
 
 def gsnn_terms(model, y: Tensor, x: Tensor, mask: Tensor | None = None) -> dict[str, Tensor]:
@@ -136,6 +162,7 @@ def gsnn_terms(model, y: Tensor, x: Tensor, mask: Tensor | None = None) -> dict[
 
     Training and testing then draw z the same way (from the prior network).
     """
+    check_same_batch(y=y, x=x)
     mu_p, logvar_p = model.prior(x)
     z = model.reparameterize(mu_p, logvar_p)
     gsnn_recon = -model.log_likelihood(model.decode(z, x), y, mask).mean()
@@ -175,9 +202,7 @@ def objective_terms(
 # ----------------------------------------------------------------------------------
 
 
-def _repeat(t: Tensor | None, s: int) -> Tensor | None:
-    if t is None:
-        return None
+def _repeat(t: Tensor, s: int) -> Tensor:
     return t.repeat(s, *([1] * (t.dim() - 1)))
 
 
@@ -186,21 +211,40 @@ def importance_sampled_log_likelihood(
     model, y: Tensor, x: Tensor, mask: Tensor | None = None, num_samples: int = 100, max_rows: int = 8192,
     proposal: str = "recognition",
 ) -> Tensor:
-    """Estimate log p(y|x) per example (Sec. 5.1 of the paper), in nats.
+    """Estimate log p(y|x) per example (Sec. 5.1 of the paper), in nats (notebooks 5 and 7).
 
     log p(y|x) ~= log (1/S) sum_s p(y|x,z_s) p(z_s|x) / q(z_s|x,y),  z_s ~ q(z|x,y).
 
-    Samples go through the generation network in chunks of at most ``max_rows``
-    rows (batch size x samples), so memory stays bounded for any S. The estimate is
-    a stochastic lower bound that tightens as S grows (Burda et al., 2016).
+    At most ``max_rows`` rows (examples x samples) go through the generation network at
+    once, whatever the batch size and S, so memory stays bounded. The model is evaluated
+    in eval mode (and left in the mode it had). The estimate is a stochastic lower bound
+    that tightens as S grows (Burda et al., 2016).
 
     ``proposal="prior"`` draws z_s from p(z|x) instead (then the weights are just
     p(y|x,z_s)): the estimator for a GSNN, whose recognition network is never trained.
     """
     if num_samples < 1:
         raise ValueError(f"num_samples={num_samples} must be at least 1.")
+    if max_rows < 1:
+        raise ValueError(f"max_rows={max_rows} must be at least 1 (rows decoded at once).")
     if proposal not in ("recognition", "prior"):
         raise ValueError(f"proposal={proposal!r} must be 'recognition' (q(z|x,y)) or 'prior' (p(z|x)).")
+    check_same_batch(y=y, x=x)
+    if mask is not None:
+        mask = _expand_mask(mask, y)
+    with eval_mode(model):
+        if len(y) <= max_rows:
+            return _importance_sampled(model, y, x, mask, num_samples, max_rows, proposal)
+        parts = [
+            _importance_sampled(model, y[i : i + max_rows], x[i : i + max_rows],
+                                None if mask is None else mask[i : i + max_rows], num_samples, max_rows, proposal)
+            for i in range(0, len(y), max_rows)
+        ]  # fmt: skip
+        return torch.cat(parts)
+
+
+def _importance_sampled(model, y, x, mask, num_samples: int, max_rows: int, proposal: str) -> Tensor:
+    """The estimate for a batch of at most ``max_rows`` examples, samples decoded in chunks of ``max_rows`` rows."""
     batch = y.shape[0]
     mu_p, logvar_p = model.prior(x)
     mu_q, logvar_q = model.encode(y, x) if proposal == "recognition" else (mu_p, logvar_p)
@@ -211,7 +255,8 @@ def importance_sampled_log_likelihood(
     while done < num_samples:
         s = min(per_chunk, num_samples - done)
         if s not in repeated:
-            repeated = {s: [_repeat(t, s) for t in (x, y, mask, mu_q, logvar_q, mu_p, logvar_p)]}
+            tensors = (x, y, mask, mu_q, logvar_q, mu_p, logvar_p)
+            repeated = {s: [None if t is None else _repeat(t, s) for t in tensors]}
         xs, ys, ms, mq, lq, mp, lp = repeated[s]
         z = mq + torch.exp(0.5 * lq) * torch.randn_like(mq)
         ll = model.log_likelihood(model.decode(z, xs), ys, ms)
@@ -227,19 +272,16 @@ def evaluate_log_likelihood(model, batches: Iterable, num_samples: int = 100, ma
     """Mean importance-sampled log p(y|x) over every example of ``batches`` (nats per example).
 
     ``batches`` yields ``(y, x)`` or ``(y, x, mask)``, as :func:`cvae_utils.train.fit` takes;
-    ``proposal`` as in :func:`importance_sampled_log_likelihood`.
+    ``proposal`` as in :func:`importance_sampled_log_likelihood`. The first batch is
+    checked in full, the rest only for shapes (see :mod:`cvae_utils.validation`).
     """
-    was_training = model.training
-    model.eval()
     total, count = 0.0, 0
-    try:
-        for batch in batches:
-            y, x, mask = (tuple(batch) + (None,))[:3]
+    for batch in batches:
+        y, x, mask = unpack_batch(batch)
+        with trusted_inputs() if count else contextlib.nullcontext():
             ll = importance_sampled_log_likelihood(model, y, x, mask, num_samples, max_rows, proposal)
-            total += ll.sum().item()
-            count += len(ll)
-    finally:
-        model.train(was_training)
+        total += ll.sum().item()
+        count += len(ll)
     if count == 0:
         raise ValueError("evaluate_log_likelihood got no examples: the batches were empty.")
     return total / count

@@ -12,7 +12,10 @@ from typing import Iterable, Mapping
 import torch
 from torch import Tensor
 
+from .losses import kl_diag_gaussians
 from .models import BaseVAE
+from .utils import eval_mode
+from .validation import unpack_batch
 
 
 def sample_noise(num_samples: int, z_dim: int, seed: int) -> Tensor:
@@ -30,7 +33,7 @@ def render_samples(
     seed: int = 0,
     num_samples: int = 8,
 ) -> Tensor:
-    """Images of ``digit`` drawn from p(y|x=digit): (num_samples, C, H, W) in [0, 1].
+    """Images of ``digit`` drawn from p(y|x=digit): (num_samples, C, H, W) in [0, 1] (notebook 6's widget).
 
     The noise eps comes from ``seed``; each entry ``{dim: value}`` of
     ``latent_values`` fixes eps[:, dim] = value for every sample (the widget's sliders,
@@ -88,18 +91,14 @@ def draw_samples(images: Tensor, ax=None, title: str | None = None, nrow: int | 
 def latent_usage(model: BaseVAE, batches: Iterable, max_batches: int | None = None) -> Tensor:
     """Average KL(q(z_j|x,y) || p(z_j|x)) per latent dimension j, in nats, over ``batches``.
 
-    Dimensions with a KL near 0 are unused ("collapsed"): the decoder ignores them.
+    Dimensions with a KL near 0 are unused ("collapsed"): the decoder ignores them (notebook 5).
     """
-    from .losses import kl_diag_gaussians
-
-    was_training = model.training
-    model.eval()
     total, count = None, 0
-    try:
+    with eval_mode(model):
         for i, batch in enumerate(batches):
             if max_batches is not None and i >= max_batches:
                 break
-            y, x = batch[0], batch[1]
+            y, x, _ = unpack_batch(batch)
             mu_q, lv_q = model.encode(y, x)
             mu_p, lv_p = model.prior(x)
             # the per-dimension KL: the closed form with each dimension as its own "example"
@@ -107,8 +106,6 @@ def latent_usage(model: BaseVAE, batches: Iterable, max_batches: int | None = No
                                         lv_p.reshape(-1, 1)).view(len(y), -1).sum(0)
             total = per_dim if total is None else total + per_dim
             count += len(y)
-    finally:
-        model.train(was_training)
     if not count:
         raise ValueError("latent_usage got no examples: the batches were empty.")
     return (total / count).cpu()
@@ -116,12 +113,13 @@ def latent_usage(model: BaseVAE, batches: Iterable, max_batches: int | None = No
 
 @torch.no_grad()
 def conditional_accuracy(model: BaseVAE, classifier, num_per_digit: int = 100, *, temperature: float = 1.0,
-                         seed: int = 0, num_classes: int = 10) -> dict:
-    """Share of generated digits that ``classifier`` labels as the digit asked for.
+                         seed: int = 0) -> dict:
+    """Share of generated digits that ``classifier`` labels as the digit asked for (notebook 6).
 
-    Draws ``num_per_digit`` samples for each class from p(y|x) and returns
+    Draws ``num_per_digit`` samples for each of the model's ``num_classes`` classes from p(y|x) and returns
     ``{"accuracy": overall share, "per_digit": [share for each class], "confusion": (asked, predicted) counts}``.
     """
+    num_classes = _num_classes(model)
     device = next(model.parameters()).device
     asked = torch.arange(num_classes, device=device).repeat_interleave(num_per_digit)
     eps = sample_noise(len(asked), model.z_dim, seed).to(device)
@@ -131,6 +129,13 @@ def conditional_accuracy(model: BaseVAE, classifier, num_per_digit: int = 100, *
     confusion.index_put_((asked.cpu(), predicted.cpu()), torch.ones(len(asked), dtype=torch.long), accumulate=True)
     per_digit = (confusion.diag().float() / num_per_digit).tolist()
     return {"accuracy": (predicted == asked).float().mean().item(), "per_digit": per_digit, "confusion": confusion}
+
+
+def _num_classes(model: BaseVAE) -> int:
+    num_classes = getattr(model, "num_classes", None)
+    if num_classes is None:
+        raise ValueError(f"{type(model).__name__} is not conditioned on a label (no num_classes): give a label CVAE.")
+    return int(num_classes)
 
 
 def sampler_widget(model: BaseVAE, dims: Iterable[int], *, num_samples: int = 8, slider_range: float = 3.0,
@@ -146,7 +151,7 @@ def sampler_widget(model: BaseVAE, dims: Iterable[int], *, num_samples: int = 8,
     import matplotlib.pyplot as plt
 
     dims = [int(d) for d in dims]
-    digit = widgets.ToggleButtons(options=list(range(10)), value=0, description="digit",
+    digit = widgets.ToggleButtons(options=list(range(_num_classes(model))), value=0, description="digit",
                                   style={"button_width": "32px"})
     sliders = {d: widgets.FloatSlider(value=0.0, min=-slider_range, max=slider_range, step=0.1,
                                       description=f"z[{d}]", continuous_update=False) for d in dims}

@@ -17,7 +17,8 @@ import torch
 from torch import Tensor, nn
 from torch.distributions import MultivariateNormal
 
-from .models import BaseVAE, _as_batch_of_images, check_images, register_model
+from .models import BaseVAE, register_model
+from .validation import check_same_batch, check_tensor, tensor_batch
 
 
 @register_model
@@ -43,19 +44,20 @@ class LinearGaussianCVAE(BaseVAE):
 
     # --- the three networks ----------------------------------------------------------
     def encode(self, y: Tensor, x: Tensor) -> tuple[Tensor, Tensor]:
-        check_images("y", y, self.y_shape)
-        check_images("x", x, self.x_shape)
+        check_tensor("y", y, self.y_shape)
+        check_tensor("x", x, self.x_shape)
+        check_same_batch(y=y, x=x)
         return y @ self.E.T + x @ self.F.T + self.e, self.q_logvar.expand(len(y), -1)
 
     def prior(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        check_images("x", x, self.x_shape)
+        check_tensor("x", x, self.x_shape)
         return x @ self.A.T + self.a, self.prior_logvar.expand(len(x), -1)
 
     def decode(self, z: Tensor, x: Tensor) -> Tensor:
         return z @ self.C.T + x @ self.D.T
 
-    def condition_batch(self, x, num_samples: int) -> Tensor:
-        return _as_batch_of_images(x, num_samples, self.x_shape, self.A.device)
+    def expand_condition(self, x, num_samples: int) -> Tensor:
+        return tensor_batch(x, num_samples, self.x_shape, self.A.device)
 
     # --- what only a linear-Gaussian model can give exactly ----------------------------
     def _obs_var(self) -> float:

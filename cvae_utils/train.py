@@ -8,6 +8,7 @@ deterministic baseline). Batches are ``(y, x)`` or ``(y, x, mask)`` tuples, from
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections import defaultdict
@@ -17,7 +18,9 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from .checkpoint import load_into, read_checkpoint, save_checkpoint
+from .checkpoint import CheckpointError, load_into, read_checkpoint, save_checkpoint
+from .utils import eval_mode
+from .validation import trusted_inputs, unpack_batch
 
 
 class History:
@@ -62,35 +65,25 @@ class History:
         return plot_history(self, terms=terms, axes=axes)
 
 
-def _unpack(batch) -> tuple:
-    batch = tuple(batch)
-    if len(batch) == 2:
-        return batch[0], batch[1], None
-    if len(batch) == 3:
-        return batch
-    raise ValueError(f"a batch must be (y, x) or (y, x, mask); got a tuple of {len(batch)} items.")
-
-
 @torch.no_grad()
 def evaluate(model: nn.Module, batches: Iterable, **objective_kwargs) -> dict[str, float]:
     """Average each term of ``model.objective`` over every example of ``batches`` (nats per example).
 
-    The KL weight is always 1 here: test figures are the real objective.
+    The KL weight is always 1 here: test figures are the real objective. The model is
+    evaluated in eval mode and left in the mode it had; the first batch is checked in
+    full, the rest only for shapes (see :mod:`cvae_utils.validation`).
     """
     objective_kwargs = {**objective_kwargs, "kl_weight": 1.0}
-    was_training = model.training
-    model.eval()
     sums: dict[str, torch.Tensor] = defaultdict(float)
     count = 0
-    try:
+    with eval_mode(model):
         for batch in batches:
-            y, x, mask = _unpack(batch)
-            terms = model.objective(y, x, mask, **objective_kwargs)
+            y, x, mask = unpack_batch(batch)
+            with trusted_inputs() if count else contextlib.nullcontext():
+                terms = model.objective(y, x, mask, **objective_kwargs)
             for k, v in terms.items():
                 sums[k] = sums[k] + v.detach() * len(y)
             count += len(y)
-    finally:
-        model.train(was_training)
     if count == 0:
         raise ValueError("evaluate got no examples: the batches were empty.")
     return {k: (v / count).item() for k, v in sums.items()}
@@ -118,6 +111,49 @@ def make_adam(params, lr: float = 1e-3) -> torch.optim.Optimizer:
         return torch.optim.Adam(params, lr=lr)
 
 
+class TrainingDiverged(RuntimeError):
+    """The training loss became NaN or infinite; the model keeps the weights of its last good epoch."""
+
+
+def _fit_settings(optimizer, objective: str, alpha: float, kl_warmup_epochs: float, grad_clip, patience,
+                  monitor: str) -> dict:
+    """What a resumed run must share with the run that wrote the checkpoint."""
+    return {
+        "optimizer": type(optimizer).__name__,
+        "lr": float(optimizer.param_groups[0]["lr"]),
+        "objective": objective,
+        "alpha": float(alpha) if objective == "hybrid" else None,
+        "kl_warmup_epochs": float(kl_warmup_epochs),
+        "grad_clip": None if grad_clip is None else float(grad_clip),
+        "patience": patience,
+        "monitor": monitor if patience is not None else None,
+    }
+
+
+def _check_resume(ckpt: dict, settings: dict, num_epochs: int, path) -> None:
+    """Refuse to resume a checkpoint with other settings, or one that already trained past ``num_epochs``."""
+    done = int(ckpt["epoch"])
+    if done > num_epochs:
+        raise CheckpointError(
+            f"{path} has already trained {done} epochs, more than num_epochs={num_epochs}. Ask for "
+            f"num_epochs={done} or more to continue training, or use the model as it is with load_model({str(path)!r})."
+        )
+    recorded = ckpt.get("fit_settings")
+    if recorded is None:
+        raise CheckpointError(
+            f"{path} was written by an older cvae_utils (checkpoint format {ckpt.get('format')}) that did not record "
+            "its training settings, so resuming it cannot be checked: start afresh with resume=False (or delete the "
+            "file), or load its weights with load_model."
+        )
+    changed = {k: (recorded.get(k), v) for k, v in settings.items() if recorded.get(k) != v}
+    if changed:
+        listed = "; ".join(f"{k}: {old!r} in the checkpoint, {new!r} now" for k, (old, new) in changed.items())
+        raise CheckpointError(
+            f"{path} was trained with other settings ({listed}). Resume with the checkpoint's settings, or start "
+            "afresh with resume=False (or another checkpoint_path)."
+        )
+
+
 def fit(
     model: nn.Module,
     train_batches: Iterable,
@@ -136,17 +172,19 @@ def fit(
     monitor: str = "test_loss",
     progress: bool = True,
 ) -> History:
-    """Train ``model`` for ``num_epochs`` epochs and return its :class:`History`.
+    """Train ``model`` for ``num_epochs`` epochs and return its :class:`History` (notebook 5, "Training").
 
     * ``objective``: ``"cvae"``, ``"gsnn"`` or ``"hybrid"`` (with ``alpha``); ignored by
       the deterministic baseline.
     * ``kl_warmup_epochs``: the KL weight rises linearly from 0 to 1 over this many
-      epochs (0 = no warm-up). Recorded ``recon``, ``kl`` and ``elbo`` are always the
-      unweighted terms; ``loss`` is what was minimised.
+      epochs (0 = no warm-up); it needs ``len(train_batches)``. Recorded ``recon``, ``kl``
+      and ``elbo`` are always the unweighted terms; ``loss`` is what was minimised.
     * ``grad_clip``: clip the gradient's global norm to this value.
-    * ``checkpoint_path``: save model, optimizer, history and random states after
-      every epoch (atomically); with ``resume=True`` an existing checkpoint there is
-      loaded and training continues exactly where it stopped, up to ``num_epochs``.
+    * ``checkpoint_path``: save model, optimizer, history, random states and these
+      settings after every epoch (atomically); with ``resume=True`` an existing checkpoint
+      there is loaded and training continues exactly where it stopped, up to
+      ``num_epochs``. A checkpoint trained with other settings, or for more epochs than
+      ``num_epochs``, is refused with a :class:`~cvae_utils.checkpoint.CheckpointError`.
     * ``patience``: early stopping. Training ends once ``monitor`` (a figure of the
       history, by default the objective on ``test_batches``, which should then be a
       validation split, not the test set) has not improved for ``patience`` epochs,
@@ -155,12 +193,23 @@ def fit(
       epochs, the time and the last (or best) figures; ``False`` is silent.
 
     Each epoch records the training averages (``train_*``), the test averages
-    (``test_*``, with KL weight 1) when ``test_batches`` is given, and ``seconds``.
+    (``test_*``, with KL weight 1) when ``test_batches`` is given, and ``seconds``. A loss
+    that becomes NaN or infinite stops training with :class:`TrainingDiverged`, naming the
+    epoch and step; the model keeps the weights of its last good epoch, and the checkpoint
+    is not overwritten. The first batch is checked in full, the rest only for shapes.
     """
     if num_epochs < 0:
         raise ValueError(f"num_epochs={num_epochs} must be >= 0.")
     if grad_clip is not None and grad_clip <= 0:
         raise ValueError(f"grad_clip={grad_clip} must be positive, or None for no clipping.")
+    if kl_warmup_epochs < 0:
+        raise ValueError(f"kl_warmup_epochs={kl_warmup_epochs} must be >= 0 (0 = no warm-up).")
+    if kl_warmup_epochs > 0 and not hasattr(train_batches, "__len__"):
+        raise ValueError(
+            f"kl_warmup_epochs={kl_warmup_epochs} needs the number of batches per epoch, but train_batches "
+            f"({type(train_batches).__name__}) has no len(). Pass a TensorBatches, a DataLoader or a list of "
+            "batches, or train without warm-up (kl_warmup_epochs=0)."
+        )
     if patience is not None:
         if patience < 1:
             raise ValueError(f"patience={patience} must be >= 1 (epochs without improvement), or None.")
@@ -168,11 +217,13 @@ def fit(
             raise ValueError(f"early stopping on {monitor!r} needs test_batches (pass a validation split).")
     if optimizer is None:
         optimizer = make_adam(model.parameters(), lr)
+    settings = _fit_settings(optimizer, objective, alpha, kl_warmup_epochs, grad_clip, patience, monitor)
     history = History()
     start_epoch = 0
     best_value, best_state, stale = float("inf"), None, 0
     if resume and checkpoint_path is not None and os.path.exists(checkpoint_path):
         ckpt = read_checkpoint(checkpoint_path)
+        _check_resume(ckpt, settings, num_epochs, checkpoint_path)
         load_into(model, ckpt, str(checkpoint_path))
         optimizer.load_state_dict(ckpt["optimizer"])
         history = History(ckpt["history"])
@@ -190,29 +241,47 @@ def fit(
     steps = max(1, len(train_batches)) if hasattr(train_batches, "__len__") else None
     epochs = tqdm(range(start_epoch, num_epochs), desc="training", initial=start_epoch, total=num_epochs,
                   disable=not progress)
+    checked = False  # the first batch is validated in full, the rest run trusted
     for epoch in epochs:
         model.train()
         start = time.perf_counter()
+        good_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
         sums: dict[str, torch.Tensor] = defaultdict(float)
+        first_bad_step = None  # a tensor on the device: no host sync per step
         count = 0
         bar = tqdm(train_batches, desc=f"epoch {epoch + 1}", leave=False, total=steps, disable=not progress)
         for step, batch in enumerate(bar):
-            y, x, mask = _unpack(batch)
-            if kl_warmup_epochs > 0 and steps is not None:
-                kl_weight = min(1.0, (epoch + step / steps) / kl_warmup_epochs)
-            else:
-                kl_weight = 1.0
-            terms = model.objective(y, x, mask, kl_weight=kl_weight, **objective_kwargs)
+            y, x, mask = unpack_batch(batch)
+            kl_weight = min(1.0, (epoch + step / steps) / kl_warmup_epochs) if kl_warmup_epochs > 0 else 1.0
+            with trusted_inputs() if checked else contextlib.nullcontext():
+                terms = model.objective(y, x, mask, kl_weight=kl_weight, **objective_kwargs)
+            checked = True
+            loss = terms["loss"]
             optimizer.zero_grad(set_to_none=True)
-            terms["loss"].backward()
+            loss.backward()
             if grad_clip is not None:
                 torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
             optimizer.step()
+            bad = ~torch.isfinite(loss.detach())
+            if first_bad_step is None:
+                first_bad_step = torch.where(bad, step, -1)
+            else:
+                first_bad_step = torch.where(bad & (first_bad_step < 0), step, first_bad_step)
             for k, v in terms.items():
                 sums[k] = sums[k] + v.detach() * len(y)
             count += len(y)
         if count == 0:
             raise ValueError("fit got no training examples: the training batches were empty.")
+        if int(first_bad_step) >= 0:
+            model.load_state_dict(good_state)
+            raise TrainingDiverged(
+                f"the training loss became NaN or infinite at epoch {epoch + 1}, step {int(first_bad_step) + 1}. "
+                + ("The model keeps the weights it had before training" if epoch == 0 else
+                   f"The model keeps the weights it had after epoch {epoch}"
+                   + (f", as saved in {checkpoint_path}" if checkpoint_path is not None else ""))
+                + f". Check the learning rate (lr={settings['lr']:g}; try 10 times smaller), clip gradients "
+                "(grad_clip=...), warm up the KL (kl_warmup_epochs=...) and look for NaN or extreme values in the data."
+            )
         record: dict[str, float] = {"epoch": epoch + 1}
         record.update({f"train_{k}": (v / count).item() for k, v in sums.items()})
         if test_batches is not None:
@@ -231,7 +300,7 @@ def fit(
                 stale += 1
         if checkpoint_path is not None:
             extra = {"optimizer": optimizer.state_dict(), "epoch": epoch + 1, "history": history.records,
-                     "rng": _rng_state()}
+                     "rng": _rng_state(), "fit_settings": settings}
             if hasattr(train_batches, "state_dict"):
                 extra["batches"] = train_batches.state_dict()
             if patience is not None:

@@ -1,16 +1,16 @@
-"""Device choice, seeding, file digests and the CPU allocator setting."""
+"""Device choice, seeding, the evaluation-mode switch and the CPU allocator setting."""
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
-import hashlib
-import os
-import sys
 import random
-from pathlib import Path
+import sys
+from typing import Iterator
 
 import torch
+from torch import nn
 
 
 def get_device(prefer: str | None = None) -> torch.device:
@@ -47,21 +47,21 @@ def seed_everything(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
-_digest_cache: dict[tuple[str, int, int, str], str] = {}
+@contextlib.contextmanager
+def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
+    """Evaluation mode (BatchNorm's running statistics, no dropout) for the block, then the mode it had.
 
-
-def file_digest(path: str | os.PathLike, algorithm: str = "sha256") -> str:
-    """Hex digest of a file, cached per (path, size, modification time) within the process."""
-    path = Path(path)
-    st = path.stat()
-    key = (str(path.resolve()), st.st_size, st.st_mtime_ns, algorithm)
-    if key not in _digest_cache:
-        h = hashlib.new(algorithm)
-        with open(path, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                h.update(block)
-        _digest_cache[key] = h.hexdigest()
-    return _digest_cache[key]
+    Every evaluation in the library runs inside it: ``sample``, ``generate``, ``evaluate``,
+    the importance-sampled likelihood, ``latent_usage`` and the classifier's ``predict``
+    give the same result right after ``fit`` (which leaves a model in training mode) as
+    after ``model.eval()``, and leave the model as they found it.
+    """
+    was_training = model.training
+    model.eval()
+    try:
+        yield model
+    finally:
+        model.train(was_training)
 
 
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters (malloc.h)

@@ -7,7 +7,7 @@ import cvae_utils as cu
 
 
 def test_save_and_load_model_round_trip(tmp_path):
-    m = cu.ConditionalVAE(1, 10, 4, hidden_dims=[8, 16], img_size=28).eval()
+    m = cu.ConditionalVAE((1, 28, 28), 10, 4, hidden_dims=[8, 16]).eval()
     path = cu.save_checkpoint(tmp_path / "sub" / "m.pt", m, note="hello")
     loaded = cu.load_model(path)
     assert type(loaded) is cu.ConditionalVAE and not loaded.training
@@ -23,9 +23,9 @@ def test_loading_into_another_architecture_is_a_clear_error(tmp_path):
     path = cu.save_checkpoint(tmp_path / "m.pt", cu.MLPCVAE(num_classes=10, hidden_dims=[16]))
     ckpt = cu.read_checkpoint(path)
     with pytest.raises(cu.CheckpointError, match="MLPCVAE.*ConditionalVAE"):
-        cu.load_into(cu.ConditionalVAE(1, 10, 4, hidden_dims=[8], img_size=28), ckpt)
+        cu.checkpoint.load_into(cu.ConditionalVAE((1, 28, 28), 10, 4, hidden_dims=[8]), ckpt)
     with pytest.raises(cu.CheckpointError, match="hidden_dims"):
-        cu.load_into(cu.MLPCVAE(num_classes=10, hidden_dims=[32]), ckpt)
+        cu.checkpoint.load_into(cu.MLPCVAE(num_classes=10, hidden_dims=[32]), ckpt)
 
 
 def test_missing_or_foreign_files_are_clear_errors(tmp_path):
@@ -58,8 +58,7 @@ def test_interrupted_save_keeps_the_old_checkpoint(tmp_path, monkeypatch):
     path = cu.save_checkpoint(tmp_path / "m.pt", m, epoch=1)
 
     def broken_save(obj, f, *a, **k):
-        with open(f, "wb") as fh:
-            fh.write(b"half")
+        f.write(b"half")
         raise KeyboardInterrupt
 
     monkeypatch.setattr(torch, "save", broken_save)

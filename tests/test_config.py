@@ -5,19 +5,19 @@ import cvae_utils as cu
 
 @pytest.mark.parametrize("value,expected", [("1", True), ("true", True), ("YES", True), ("0", False), ("", False), ("off", False)])
 def test_quick_mode_values(monkeypatch, value, expected):
-    monkeypatch.setenv(cu.QUICK_ENV_VAR, value)
+    monkeypatch.setenv(cu.config.QUICK_ENV_VAR, value)
     assert cu.quick_mode() is expected
     assert cu.pick(full="full", quick="quick") == ("quick" if expected else "full")
 
 
 def test_quick_mode_unset_is_the_real_thing(monkeypatch):
-    monkeypatch.delenv(cu.QUICK_ENV_VAR, raising=False)
+    monkeypatch.delenv(cu.config.QUICK_ENV_VAR, raising=False)
     assert cu.quick_mode() is False
     assert cu.pick(full=30, quick=1) == 30
 
 
 def test_quick_mode_typo_is_a_clear_error(monkeypatch):
-    monkeypatch.setenv(cu.QUICK_ENV_VAR, "ye")
+    monkeypatch.setenv(cu.config.QUICK_ENV_VAR, "ye")
     with pytest.raises(ValueError, match="CVAE_QUICK=1"):
         cu.quick_mode()
 

@@ -46,11 +46,11 @@ def _copy_shipped(tmp_path):
 
 def test_prepare_unpacks_once_into_torchvision_layout(tmp_path):
     _copy_shipped(tmp_path)
-    root = cu.prepare_mnist(tmp_path)
+    root = cu.data.prepare_mnist(tmp_path)
     raw = root / "MNIST" / "raw"
     assert sorted(p.name for p in raw.iterdir()) == sorted(MNIST_FILES)
     stamp = (raw / "t10k-labels-idx1-ubyte").stat().st_mtime_ns
-    cu.prepare_mnist(tmp_path)  # second call: nothing to unpack
+    cu.data.prepare_mnist(tmp_path)  # second call: nothing to unpack
     assert (raw / "t10k-labels-idx1-ubyte").stat().st_mtime_ns == stamp
     data = cu.load_mnist("test", data_dir=tmp_path, limit=6)
     assert data.labels.tolist() == [7, 2, 1, 0, 4, 1]
@@ -68,21 +68,21 @@ def test_corrupt_shipped_file_is_a_clear_error(tmp_path):
 
 def test_corrupt_unpacked_file_is_a_clear_error(tmp_path):
     _copy_shipped(tmp_path)
-    cu.prepare_mnist(tmp_path)
+    cu.data.prepare_mnist(tmp_path)
     # without the .gz beside it, a damaged unpacked file cannot be repaired silently
     (tmp_path / "t10k-labels-idx1-ubyte.gz").unlink()
     raw = tmp_path / "MNIST" / "raw" / "t10k-labels-idx1-ubyte"
     raw.write_bytes(raw.read_bytes()[:-10])
     with pytest.raises(cu.DataIntegrityError, match="corrupt.*Delete it"):
-        cu.prepare_mnist(tmp_path)
+        cu.data.prepare_mnist(tmp_path)
 
 
 def test_damaged_unpacked_file_is_replaced_from_the_shipped_gz(tmp_path):
     _copy_shipped(tmp_path)
-    cu.prepare_mnist(tmp_path)
+    cu.data.prepare_mnist(tmp_path)
     raw = tmp_path / "MNIST" / "raw" / "t10k-labels-idx1-ubyte"
     raw.write_bytes(b"garbage")
-    cu.prepare_mnist(tmp_path)
+    cu.data.prepare_mnist(tmp_path)
     assert raw.read_bytes() == gzip.decompress((DATA / "t10k-labels-idx1-ubyte.gz").read_bytes())
 
 
@@ -95,12 +95,12 @@ def test_missing_files_and_no_download_names_both_remedies(tmp_path, monkeypatch
 
     monkeypatch.setattr(torchvision.datasets, "MNIST", NoNetwork)
     with pytest.raises(cu.DataIntegrityError) as err:
-        cu.prepare_mnist(tmp_path / "empty")
+        cu.data.prepare_mnist(tmp_path / "empty")
     message = str(err.value)
     assert "no network here" in message
     assert "data/README.md" in message and "internet access" in message
     with pytest.raises(cu.DataIntegrityError, match="internet access"):
-        cu.prepare_mnist(tmp_path / "empty", download=False)
+        cu.data.prepare_mnist(tmp_path / "empty", download=False)
 
 
 def test_data_dir_environment_variable(tmp_path, monkeypatch):
@@ -169,7 +169,7 @@ def test_dataloader_path_gives_the_same_images(mnist_test):
 @pytest.mark.parametrize("num_observed,expected", [(1, ["bottom-left"]), (2, ["top-left", "bottom-left"]),
                                                    (3, ["top-left", "top-right", "bottom-left"])])
 def test_quadrant_mask(num_observed, expected):
-    m = cu.quadrant_mask(num_observed)
+    m = cu.quadrants.quadrant_mask(num_observed)
     quads = {"top-left": m[:14, :14], "top-right": m[:14, 14:], "bottom-left": m[14:, :14], "bottom-right": m[14:, 14:]}
     for name, q in quads.items():
         assert q.all().item() if name in expected else not q.any().item(), name
@@ -179,13 +179,13 @@ def test_quadrant_mask(num_observed, expected):
 def test_split_quadrants_is_complementary(mnist_test):
     images = mnist_test.images[:8]
     for n in (1, 2, 3):
-        x, y, mask = cu.split_quadrants(images, n)
+        y, x, mask = cu.split_quadrants(images, n)
         assert x.shape == y.shape == mask.shape == images.shape
         assert torch.equal(torch.where(mask, y, x), images)
         assert (x[mask] == -1).all() and (y[~mask] == -1).all()
         assert mask[0, 0].sum().item() == 196 * (4 - n)
     y, x, mask = cu.Quadrants(2)(images, mnist_test.labels[:8])
-    assert torch.equal(x, cu.split_quadrants(images, 2)[0])
+    assert torch.equal(x, cu.split_quadrants(images, 2)[1])
 
 
 def test_split_quadrants_bad_input(mnist_test):

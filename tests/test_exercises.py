@@ -532,7 +532,7 @@ def test_log_weights_reference_is_the_library_estimate():
     torch.manual_seed(0)
     model = cu.QuadrantCVAE(cu.BaselineNet(x_shape=(1, 8, 8), hidden_dims=[16]), img_shape=(1, 8, 8), z_dim=3,
                             hidden_dims=[24]).eval()
-    x, y, mask = cu.split_quadrants(torch.rand(5, 1, 8, 8), 1)
+    y, x, mask = cu.split_quadrants(torch.rand(5, 1, 8, 8), 1)
     torch.manual_seed(1)
     library = cu.importance_sampled_log_likelihood(model, y, x, mask, num_samples=7)
     torch.manual_seed(1)

@@ -58,7 +58,7 @@ def test_bernoulli_log_likelihood_is_stable_for_large_logits():
 def test_masked_likelihood_counts_only_target_pixels():
     logits = torch.randn(3, 1, 28, 28, dtype=torch.float64, requires_grad=True)
     images = torch.rand(3, 1, 28, 28, dtype=torch.float64)
-    x, y, mask = cu.split_quadrants(images, 3)
+    y, x, mask = cu.split_quadrants(images, 3)
     ll = cu.bernoulli_log_likelihood(logits, y, mask)
     ref = -F.binary_cross_entropy_with_logits(logits[..., 14:, 14:], images[..., 14:, 14:], reduction="none").flatten(1).sum(1)
     torch.testing.assert_close(ll, ref)
@@ -205,7 +205,7 @@ def test_evaluate_log_likelihood_over_batches(lg):
 def test_gsnn_and_hybrid_objectives():
     m = cu.MLPCVAE(x_shape=(1, 28, 28), hidden_dims=[32], z_dim=4)
     images = torch.rand(8, 1, 28, 28)
-    x, y, mask = cu.split_quadrants(images, 1)
+    y, x, mask = cu.split_quadrants(images, 1)
     torch.manual_seed(0)
     cvae = cu.cvae_terms(m, y, x, mask)
     gsnn = cu.gsnn_terms(m, y, x, mask)

@@ -28,7 +28,7 @@ def test_mlp_cvae_label_condition_shapes():
 def test_mlp_cvae_image_condition():
     m = cu.MLPCVAE(y_shape=(1, 28, 28), x_shape=(1, 28, 28), z_dim=4, hidden_dims=[32])
     images = torch.rand(3, 1, 28, 28)
-    x, y, mask = cu.split_quadrants(images, 2)
+    y, x, mask = cu.split_quadrants(images, 2)
     terms = m.objective(y, x, mask)
     assert terms["loss"].ndim == 0 and torch.isfinite(terms["loss"])
     s = m.sample(6, x[0])
@@ -39,7 +39,7 @@ def test_constructor_never_mutates_its_arguments():
     hidden = [64, 32]
     shape = [1, 28, 28]
     cu.MLPCVAE(y_shape=shape, num_classes=10, hidden_dims=hidden)
-    cu.ConditionalVAE(1, 10, 8, hidden_dims=hidden, img_size=28)
+    cu.ConditionalVAE((1, 28, 28), 10, 8, hidden_dims=hidden)
     cu.BaselineNet(x_shape=shape, hidden_dims=hidden)
     assert hidden == [64, 32] and shape == [1, 28, 28]
 
@@ -140,7 +140,7 @@ def test_gaussian_likelihood_option():
 @pytest.mark.parametrize("channels,size,hidden", [(1, 28, [32, 64]), (1, 28, None), (3, 64, None),
                                                   (3, 64, [16, 32, 64]), (2, 17, [8, 16, 32]), (1, 5, [8])])
 def test_conditional_vae_any_size_and_channel_count(channels, size, hidden):
-    m = cu.ConditionalVAE(channels, num_classes=10, latent_dim=8, hidden_dims=hidden, img_size=size)
+    m = cu.ConditionalVAE((channels, size, size), num_classes=10, z_dim=8, hidden_dims=hidden)
     y, x = torch.rand(2, channels, size, size), torch.tensor([3, 9])
     out = m(y, x)
     assert out.decoded.shape == y.shape
@@ -153,7 +153,7 @@ def test_conditional_vae_any_size_and_channel_count(channels, size, hidden):
 
 
 def test_conditional_vae_default_is_the_seed_architecture():
-    m = cu.ConditionalVAE(3, 10, 128)  # the starting model's defaults: 64 px, [32, 64, 128, 256, 512]
+    m = cu.ConditionalVAE((3, 64, 64), 10, 128)  # the starting model's defaults: 64 px, [32, 64, 128, 256, 512]
     assert m.bottleneck == (512, 2, 2)
     assert m.final_layer[-1].out_channels == 3
     assert m.embed_class.out_features == 64 * 64
@@ -161,7 +161,7 @@ def test_conditional_vae_default_is_the_seed_architecture():
 
 
 def test_conditional_vae_rejects_wrong_image_size():
-    m = cu.ConditionalVAE(1, 10, 8, hidden_dims=[16, 32], img_size=28)
+    m = cu.ConditionalVAE((1, 28, 28), 10, 8, hidden_dims=[16, 32])
     with pytest.raises(ValueError, match=r"shape \(batch, 1, 28, 28\)"):
         m(torch.rand(2, 1, 32, 32), torch.tensor([0, 1]))
     with pytest.raises(ValueError, match=r"\[0, 9\]"):
@@ -173,7 +173,7 @@ def test_conditional_vae_rejects_wrong_image_size():
 def test_baseline_net_objective_is_masked_bernoulli_nll():
     b = cu.BaselineNet(hidden_dims=[32])
     images = torch.rand(4, 1, 28, 28)
-    x, y, mask = cu.split_quadrants(images, 1)
+    y, x, mask = cu.split_quadrants(images, 1)
     terms = b.objective(y, x, mask)
     expected = -cu.bernoulli_log_likelihood(b(x), y, mask).mean()
     assert torch.allclose(terms["loss"], expected)
@@ -183,7 +183,7 @@ def test_baseline_net_objective_is_masked_bernoulli_nll():
 @pytest.mark.parametrize("make", [
     lambda: cu.MLPCVAE(num_classes=10, hidden_dims=[16]),
     lambda: cu.MLPCVAE(x_shape=(1, 28, 28), hidden_dims=[16], learned_prior=False),
-    lambda: cu.ConditionalVAE(1, 10, 4, hidden_dims=[8, 16], img_size=28),
+    lambda: cu.ConditionalVAE((1, 28, 28), 10, 4, hidden_dims=[8, 16]),
     lambda: cu.BaselineNet(hidden_dims=[16]),
     lambda: cu.LinearGaussianCVAE(),
 ])
@@ -205,7 +205,7 @@ def test_build_model_bad_config():
 def test_sample_and_generate_use_eval_mode_and_restore_it():
     # right after fit the model is in training mode; BatchNorm must still use its running statistics
     torch.manual_seed(0)
-    model = cu.ConditionalVAE(in_channels=1, num_classes=10, latent_dim=4, hidden_dims=[8, 16], img_size=28)
+    model = cu.ConditionalVAE(y_shape=(1, 28, 28), num_classes=10, z_dim=4, hidden_dims=[8, 16])
     y, x = torch.rand(8, 1, 28, 28), torch.arange(8) % 10
     model.train()
     model(y, x)  # moves the running statistics away from their initial values

@@ -9,13 +9,15 @@ import torch
 
 import cvae_utils as cu
 from cvae_utils import quadrants as qx
+from cvae_utils.experiments import quadrants as ex
+from cvae_utils.files import DataIntegrityError
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def quadrant_batch(n=6, q=1, seed=0):
     images = torch.rand(n, 1, 28, 28, generator=torch.Generator().manual_seed(seed))
-    x, y, mask = cu.split_quadrants(images, q)
+    y, x, mask = cu.split_quadrants(images, q)
     return y, x, mask
 
 
@@ -46,24 +48,38 @@ def test_baseline_is_frozen_and_feeds_prior_and_generation():
     m.train()
     assert not m.baseline.training
     # x_hat: the observed pixels of x, the baseline's prediction elsewhere
-    x_hat = m.condition(x).view_as(x)
+    x_hat = m.fill_missing(x).view_as(x)
     observed = x != -1
     torch.testing.assert_close(x_hat[observed], x[observed])
     torch.testing.assert_close(x_hat[~observed], m.baseline.predict(x)[~observed])
-    # changing the baseline changes the prior (the recurrent connection)
+    # changing the baseline changes the prior (the recurrent connection), for the very same x
     before = m.prior(x)[0]
     with torch.no_grad():
         m.baseline.net[-1].bias.add_(1.0)
-    x2 = x.clone()  # a new tensor: the cache must not serve the old x_hat
-    assert not torch.allclose(before, m.prior(x2)[0])
+    assert not torch.allclose(before, m.prior(x)[0])
 
 
-def test_condition_cache_notices_in_place_changes():
+def test_quadrant_cvae_keeps_no_batch_alive_and_pickles_the_same():
+    """Issue 11, bug 4: the old x_hat cache served a stale prior, kept the last batch alive and was pickled."""
+    import pickle
+    import weakref
+
+    m = small_cvae()
+    size_before = len(pickle.dumps(m))
+    y, x, mask = quadrant_batch(64)
+    cu.cvae_terms(m, y, x, mask)
+    assert len(pickle.dumps(m)) == size_before
+    ref = weakref.ref(x)
+    del x
+    assert ref() is None, "the model holds on to the last condition it saw"
+
+
+def test_fill_missing_follows_in_place_changes():
     m = small_cvae()
     _, x, _ = quadrant_batch()
-    first = m.condition(x).clone()
+    first = m.fill_missing(x).clone()
     x[:, :, 14:, :14] = 0.0  # the observed bottom-left quadrant, changed in place
-    assert not torch.equal(first, m.condition(x))
+    assert not torch.equal(first, m.fill_missing(x))
 
 
 def test_recognition_sees_observed_pixels_from_x_and_targets_from_y():
@@ -140,7 +156,7 @@ def test_gsnn_figures_use_the_prior_as_proposal(mnist_small):
 def quick_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("quadrants")
     lines = []
-    results = qx.run(seeds=(0, 1), columns=(1,), settings=qx.quick_settings(), device="cpu", directory=out,
+    results = ex.run(seeds=(0, 1), columns=(1,), settings=qx.quick_settings(), device="cpu", directory=out,
                      log=lines.append)
     return out, results, "\n".join(lines)
 
@@ -183,21 +199,21 @@ def test_resume_reuses_finished_runs_and_refuses_stale_ones(quick_run, tmp_path)
             target.write_bytes(f.read_bytes())
     assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["q1_seed0.json", "q1_seed1.json"]
     lines = []
-    again = qx.run(seeds=(0, 1), columns=(1,), settings=qx.quick_settings(), device="cpu", directory=tmp_path,
+    again = ex.run(seeds=(0, 1), columns=(1,), settings=qx.quick_settings(), device="cpu", directory=tmp_path,
                    log=lines.append, resume=True)
     assert sum("reusing" in line for line in lines) == 2
     assert again["columns"] == json.loads(json.dumps(results["columns"]))
     assert again["timing"] == pytest.approx(results["timing"])
     # other settings, or weights that changed since, make a record stale
-    other = qx.Settings(**{**qx.asdict(qx.quick_settings()), "lr": 3e-3})
-    assert qx._load_record(1, 0, other, tmp_path) is None
-    assert qx._load_record(1, 0, qx.quick_settings(), tmp_path) is not None
+    other = qx.Settings(**{**ex.asdict(qx.quick_settings()), "lr": 3e-3})
+    assert ex._load_record(1, 0, other, tmp_path) is None
+    assert ex._load_record(1, 0, qx.quick_settings(), tmp_path) is not None
     with open(tmp_path / "gsnn_q1.pt", "ab") as f:
         f.write(b"x")
-    assert qx._load_record(1, 0, qx.quick_settings(), tmp_path) is None
-    assert qx._load_record(1, 1, qx.quick_settings(), tmp_path) is not None  # seed 1 ships no weights
+    assert ex._load_record(1, 0, qx.quick_settings(), tmp_path) is None
+    assert ex._load_record(1, 1, qx.quick_settings(), tmp_path) is not None  # seed 1 ships no weights
     with pytest.raises(ValueError, match="at least one seed"):
-        qx.run(seeds=(), columns=(1,), directory=tmp_path)
+        ex.run(seeds=(), columns=(1,), directory=tmp_path)
 
 
 def test_altered_weights_are_refused(quick_run, tmp_path):
@@ -207,10 +223,10 @@ def test_altered_weights_are_refused(quick_run, tmp_path):
             (tmp_path / f.name).write_bytes(f.read_bytes())
     with open(tmp_path / "cvae_q1.pt", "ab") as f:
         f.write(b"x")
-    assert qx.verify(tmp_path) == ["cvae_q1.pt"]
-    with pytest.raises(FileNotFoundError, match="does not match MANIFEST.json.*python -m cvae_utils.quadrants run"):
+    assert ex.verify(tmp_path) == ["cvae_q1.pt"]
+    with pytest.raises(DataIntegrityError, match="does not match MANIFEST.json.*python -m cvae_utils.experiments.quadrants run"):
         qx.load_quadrant_model("cvae", 1, "cpu", directory=tmp_path)
-    with pytest.raises(FileNotFoundError, match="is missing"):
+    with pytest.raises(DataIntegrityError, match="is not listed in"):
         qx.load_quadrant_model("gsnn", 2, "cpu", directory=tmp_path)
     with pytest.raises(ValueError, match="1, 2 or 3 observed quadrants"):
         qx.load_quadrant_model("cvae", 4, "cpu", directory=tmp_path)
@@ -220,21 +236,21 @@ def test_altered_weights_are_refused(quick_run, tmp_path):
 # The committed results
 # ----------------------------------------------------------------------------------
 
-committed = pytest.mark.skipif(not (qx.QUADRANTS_DIR / "results.json").exists(), reason="no committed results yet")
+committed = pytest.mark.skipif(not (ex.QUADRANTS_DIR / "results.json").exists(), reason="no committed results yet")
 
 
 @committed
 def test_committed_weights_match_their_manifest():
-    assert qx.verify() == []
+    assert ex.verify() == []
 
 
 @committed
 def test_committed_results_are_the_full_experiment_and_in_the_readme():
-    results = qx.load_results()
+    results = ex.load_results()
     assert results["settings"]["quick"] is False and results["settings"]["num_samples"] == 100
     assert sorted(results["columns"]) == ["1", "2", "3"]
-    table = (qx.QUADRANTS_DIR / "results.md").read_text()
-    assert table == "# Quadrant completion: results\n\n" + qx.markdown_table(results)
+    table = (ex.QUADRANTS_DIR / "results.md").read_text()
+    assert table == "# Quadrant completion: results\n\n" + ex.markdown_table(results)
     readme = (ROOT / "README.md").read_text()
     for line in table.splitlines():
         if line.startswith("|"):
@@ -243,11 +259,11 @@ def test_committed_results_are_the_full_experiment_and_in_the_readme():
 
 @committed
 def test_committed_cvae_meets_the_targets_against_pyro():
-    results = qx.load_results()
+    results = ex.load_results()
     for q in ("1", "2", "3"):
         col = results["columns"][q]
         for measure in ("nll", "neg_elbo"):
             assert col["cvae"][measure]["mean"] < results["pyro"]["cvae"][q], (q, measure)
             assert col["gap"][measure] >= results["pyro_gap"][q], (q, measure)
     assert results["timing"]["speedup_vs_pyro"] >= 5
-    assert re.search(r"\d+(\.\d)?x faster", (qx.QUADRANTS_DIR / "results.md").read_text())
+    assert re.search(r"\d+(\.\d)?x faster", (ex.QUADRANTS_DIR / "results.md").read_text())

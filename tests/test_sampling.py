@@ -5,6 +5,7 @@ import torch
 
 import cvae_utils as cu
 from cvae_utils import pretrained
+from cvae_utils.experiments import pretrained as recipes
 from cvae_utils.sampling import conditional_accuracy, latent_usage, render_samples, sampler_widget
 
 
@@ -81,31 +82,39 @@ def test_conditional_accuracy_counts(model):
 # --- the shipped pretrained weights ---------------------------------------------------
 
 def test_shipped_weights_match_the_manifest():
-    for name in pretrained.RECIPES:
+    assert tuple(recipes.RECIPES) == pretrained.NAMES
+    for name in pretrained.NAMES:
         path = pretrained.verified_path(name)
-        assert path is not None, f"{name}: shipped weights missing or changed (python -m cvae_utils.pretrained build {name})"
-        assert path.stat().st_size < 5_000_000
+        assert path is not None, (
+            f"{name}: shipped weights missing or changed (python -m cvae_utils.experiments.pretrained build {name})")
+        assert path.parent == pretrained.PRETRAINED_DIR and path.stat().st_size < 5_000_000
 
 
 def test_load_pretrained_loads_without_training(monkeypatch):
-    monkeypatch.setattr(pretrained, "train_recipe", lambda *a, **k: pytest.fail("trained instead of loading"))
+    monkeypatch.setattr(recipes, "train_recipe", lambda *a, **k: pytest.fail("trained instead of loading"))
     m = pretrained.load_pretrained("label_cvae", "cpu")
     assert isinstance(m, cu.MLPCVAE) and not m.training
 
 
-def test_corrupt_weights_are_not_loaded_but_retrained(tmp_path, monkeypatch, capsys):
+@pytest.fixture
+def tampered_shipped_dir(tmp_path, monkeypatch):
+    """A copy of data/pretrained whose label_cvae.pt no longer matches its checksum; an empty user cache."""
     import shutil
 
-    for f in pretrained.PRETRAINED_DIR.iterdir():
-        shutil.copy(f, tmp_path / f.name)
-    (tmp_path / "label_cvae.pt").write_bytes(b"tampered")
-    monkeypatch.setattr(pretrained, "PRETRAINED_DIR", tmp_path)
-    monkeypatch.setattr(pretrained, "MANIFEST", tmp_path / "MANIFEST.json")
+    shipped = tmp_path / "shipped"
+    shutil.copytree(pretrained.PRETRAINED_DIR, shipped)
+    (shipped / "label_cvae.pt").write_bytes(b"tampered")
+    monkeypatch.setattr(pretrained, "PRETRAINED_DIR", shipped)
+    monkeypatch.setenv("CVAE_CACHE_DIR", str(tmp_path / "cache"))
+    return shipped
+
+
+def test_corrupt_weights_are_not_loaded_but_retrained(tampered_shipped_dir, monkeypatch, capsys):
     calls = []
-    monkeypatch.setattr(pretrained, "train_recipe", lambda name, *a, **k: (calls.append(name) or (cu.MLPCVAE(num_classes=10), {})))
+    monkeypatch.setattr(recipes, "train_recipe", lambda name, *a, **k: (calls.append(name) or (cu.MLPCVAE(num_classes=10), {})))
     pretrained.load_pretrained("label_cvae", "cpu")
     assert calls == ["label_cvae"]
-    assert "do not match their checksum" in capsys.readouterr().err
+    assert "no shipped weights match their checksum" in capsys.readouterr().err
     with pytest.raises(KeyError, match="known"):
         pretrained.load_pretrained("nope")
 

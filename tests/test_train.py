@@ -65,7 +65,7 @@ def test_resume_continues_exactly_where_training_stopped(tmp_path, mnist_small):
 
     # a finished run resumes to nothing new
     again = cu.fit(small_model(), cu.TensorBatches(images, labels, batch_size=64), num_epochs=3,
-                   checkpoint_path=ckpt, resume=True, progress=False)
+                   kl_warmup_epochs=2, checkpoint_path=ckpt, resume=True, progress=False)
     assert len(again) == 3
 
 
@@ -95,7 +95,7 @@ def test_kl_warmup_weights_the_kl_term_during_training_only(mnist_small):
 
 def test_gradient_clipping_and_other_objectives(mnist_small):
     train, _ = mnist_small
-    x, y, mask = cu.split_quadrants(train.images[:300], 2)
+    y, x, mask = cu.split_quadrants(train.images[:300], 2)
     batches = cu.TensorBatches(y, x, mask, batch_size=100)
     for objective in ("cvae", "gsnn", "hybrid"):
         m = cu.MLPCVAE(x_shape=(1, 28, 28), hidden_dims=[64], z_dim=4)

@@ -37,8 +37,8 @@ def test_seed_everything_repeats():
 def test_file_digest(tmp_path):
     p = tmp_path / "f"
     p.write_bytes(b"abc")
-    assert cu.file_digest(p) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-    assert cu.file_digest(p, "md5") == "900150983cd24fb0d6963f7d28e17f72"
+    assert cu.files.file_digest(p) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+    assert cu.files.file_digest(p, "md5") == "900150983cd24fb0d6963f7d28e17f72"
 
 
 def test_image_grid_and_show_images():
@@ -47,7 +47,7 @@ def test_image_grid_and_show_images():
     images = torch.rand(12, 1, 28, 28)
     grid = cu.image_grid(images, nrow=6)
     assert grid.shape == (2 * 28 + 3 * 2, 6 * 28 + 7 * 2, 3)
-    x, _, _ = cu.split_quadrants(images, 1)
+    _, x, _ = cu.split_quadrants(images, 1)
     assert (cu.image_grid(x, fill_value=-1.0) == 0.5).any()
     ax = cu.show_images(images, nrow=6, title="digits")
     assert ax.get_title() == "digits"
@@ -66,16 +66,16 @@ def _run(code: str) -> str:
 @pytest.mark.skipif(not sys.platform.startswith("linux") or platform.libc_ver()[0] != "glibc", reason="glibc only")
 def test_tune_cpu_allocator_applies_once_on_glibc():
     # a fresh process, so that the setting does not leak into the other tests
-    out = _run("import cvae_utils as cu; print(cu.tune_cpu_allocator(), cu.tune_cpu_allocator())")
+    out = _run("import cvae_utils as cu; print(cu.utils.tune_cpu_allocator(), cu.utils.tune_cpu_allocator())")
     assert out == "True True"
 
 
 def test_tune_cpu_allocator_is_a_no_op_elsewhere():
-    out = _run("import sys, cvae_utils as cu; sys.platform = 'darwin'; print(cu.tune_cpu_allocator())")
+    out = _run("import sys, cvae_utils as cu; sys.platform = 'darwin'; print(cu.utils.tune_cpu_allocator())")
     assert out == "False"
 
 
 @pytest.mark.parametrize("kwargs", [{"mmap_threshold_mib": 0}, {"mmap_threshold_mib": 64}, {"trim_threshold_mib": -1}])
 def test_tune_cpu_allocator_rejects_bad_thresholds(kwargs):
     with pytest.raises(ValueError, match="must"):
-        cu.tune_cpu_allocator(**kwargs)
+        cu.utils.tune_cpu_allocator(**kwargs)
