@@ -3,9 +3,12 @@
 # nothing but Python 3.10+ and make.
 #   make lab      open the series in JupyterLab
 #   make test     every test: pytest over tests/ and nbval over every notebook (quick mode)
-#   make execute  run every notebook headless in full mode and store its outputs
+#   make execute  run every notebook headless in full mode and store its outputs (NB=05 for one,
+#                 NB="05 06" for some); prints the time each took
 #   make bench    the throughput benchmark (prints one JSON line; BATCH=1024 for another batch size)
 #   make quadrants  rerun notebook 7's experiment from scratch, seeds 0 1 2 (rewrites data/quadrants; SEEDS=0 for one)
+# And, not a make target: python tools/colab.py badges  rewrites the notebooks' Colab badges
+# from REPOSITORY in tools/colab.py.
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -14,6 +17,14 @@ STAMP := $(VENV)/.installed
 
 BATCH ?= 512
 SEEDS ?= 0 1 2
+NB ?=
+
+# make execute: nbconvert runs each notebook top to bottom in a fresh python3 kernel (from the
+# notebooks folder) and writes it back as committed: no cell timeout, no per-cell timing metadata,
+# no widget state in the notebook metadata (widget views keep their text fallback).
+NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
+EXECUTE_NOTEBOOKS = $(if $(strip $(NB)),$(filter $(foreach n,$(NB),notebooks/$(n)%),$(NOTEBOOKS)),$(NOTEBOOKS))
+EXECUTE_OPTIONS := --to notebook --execute --inplace --ExecutePreprocessor.kernel_name=python3 --ExecutePreprocessor.timeout=-1 --ExecutePreprocessor.record_timing=False --ExecutePreprocessor.store_widget_state=False
 
 .PHONY: lab test execute bench quadrants env clean
 
@@ -33,7 +44,12 @@ test: $(STAMP)
 	CVAE_QUICK=1 $(PY) -m pytest -v --durations=0
 
 execute: $(STAMP)
-	$(PY) -m cvae_utils.notebooks execute
+	@test -n "$(EXECUTE_NOTEBOOKS)" || { echo "no notebook matches NB=$(NB)" >&2; exit 1; }
+	@all=$$(date +%s); for nb in $(EXECUTE_NOTEBOOKS); do \
+	    echo "running $$nb (full mode) ..."; start=$$(date +%s); \
+	    CVAE_QUICK=0 $(VENV)/bin/jupyter nbconvert $(EXECUTE_OPTIONS) "$$nb" || exit 1; \
+	    echo "  $$nb: $$(( $$(date +%s) - start )) s"; \
+	done; echo "all notebooks run: $$(( $$(date +%s) - all )) s"
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_mlp_throughput.py --batch-size $(BATCH)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from cvae_utils.colab import REPOSITORY, SETUP_SNIPPET, repository_url
+from tools.colab import REPOSITORY, SETUP_SNIPPET, repository_url
 
 ROOT = Path(__file__).resolve().parents[1]
 

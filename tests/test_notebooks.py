@@ -2,12 +2,13 @@
 
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from cvae_utils.colab import SETUP_SNIPPET, badge_markdown
-from cvae_utils.notebooks import notebook_paths
+from tools.colab import SETUP_SNIPPET, badge_markdown, notebook_paths
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = notebook_paths()
@@ -36,6 +37,11 @@ def test_notebooks_are_numbered_consecutively_and_listed_in_the_readme():
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
 def test_notebook_hygiene(path):
+    assert_clean(path)
+
+
+def assert_clean(path):
+    """A committed notebook's hygiene: valid, python3 kernel, no stray metadata, no errors, one top-to-bottom run."""
     import nbformat
 
     nbformat.validate(nbformat.read(path, as_version=4))
@@ -63,14 +69,16 @@ def test_notebook_frame(path):
     markdown = [_source(c) for c in nb["cells"] if c["cell_type"] == "markdown"]
     number = int(path.name[:2])
     assert re.match(rf"# {number}\. \S", cells[0]), "the first cell starts with the numbered title"
-    assert badge_markdown(path.name) in cells[0], "the Colab badge must match cvae_utils.colab (run: python -m cvae_utils.notebooks badges)"
+    assert badge_markdown(path.name) in cells[0], "the Colab badge must match tools/colab.py (run: python tools/colab.py badges)"
     headings = [line for m in markdown for line in m.splitlines() if line.startswith("## ")]
     for section in ("## What you will learn", "## Prerequisites", "## Setup", "## Summary", "## Exercises", "## References"):
         assert section in headings, f"missing section {section!r}"
     order = [headings.index(s) for s in ("## What you will learn", "## Prerequisites", "## Setup")]
     assert order == sorted(order)
     assert headings[-3:] == ["## Summary", "## Exercises", "## References"]
-    assert SETUP_SNIPPET in cells, "the setup cell must be cvae_utils.colab.SETUP_SNIPPET, verbatim"
+    assert SETUP_SNIPPET in cells, "the setup cell must be SETUP_SNIPPET of tools/colab.py, verbatim"
+    code = "\n".join(_source(c) for c in nb["cells"] if c["cell_type"] == "code")
+    assert not re.search(r"^\s*(from|import)\s+tools\b", code, re.M), "tools/ is not installed (Colab): never import it"
     refs = next(m for m in markdown if m.startswith("## References"))
     assert refs.index("Sohn") < refs.index("Kingma")
     solutions = [c for c in nb["cells"] if "solution" in c.get("metadata", {}).get("tags", [])]
@@ -89,3 +97,37 @@ def test_checked_cells_are_few_and_marked(path):
     skips = [c for c in nb["cells"] if "NBVAL_SKIP" in _source(c)]
     for c in skips:
         assert re.search(r"NBVAL_SKIP\W+\w", _source(c)), "an NBVAL_SKIP needs a written reason"
+
+
+def _execute_options() -> list[str]:
+    """The nbconvert options of `make execute` (EXECUTE_OPTIONS in the Makefile)."""
+    m = re.search(r"^EXECUTE_OPTIONS\s*:?=(.*)$", (ROOT / "Makefile").read_text(), re.M)
+    assert m, "the Makefile must define EXECUTE_OPTIONS, the options of `make execute`"
+    return m.group(1).split()
+
+
+def test_make_execute_writes_clean_notebooks(tmp_path):
+    """`make execute`'s nbconvert options give a notebook that passes the hygiene checks.
+
+    A small notebook with a widget (whose state nbclient stores in the notebook's metadata
+    unless told not to), a figure and printed output, run as `make execute` runs the series.
+    """
+    import nbformat
+
+    options = _execute_options()
+    assert options[:3] == ["--to", "notebook", "--execute"] and "--inplace" in options
+    nb = nbformat.v4.new_notebook(metadata={"kernelspec": {"display_name": "Python 3", "language": "python",
+                                                           "name": "python3"}})
+    nb.cells = [nbformat.v4.new_markdown_cell("# A notebook"),
+                nbformat.v4.new_code_cell("import ipywidgets\nipywidgets.IntSlider(value=3)"),
+                nbformat.v4.new_code_cell("import matplotlib.pyplot as plt\nplt.plot([0, 1])\nplt.show()"),
+                nbformat.v4.new_code_cell("print('done')")]
+    path = tmp_path / "01_probe.ipynb"
+    nbformat.write(nb, path)
+    result = subprocess.run([sys.executable, "-m", "nbconvert", *options, str(path)], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert_clean(path)
+    cells = _load(path)["cells"]
+    assert "application/vnd.jupyter.widget-view+json" in cells[1]["outputs"][0]["data"]  # the widget ran
+    assert "".join(cells[3]["outputs"][0]["text"]) == "done\n"

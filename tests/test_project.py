@@ -1,6 +1,8 @@
 """The project's own set-up: packaging, environment files, README and CI agree."""
 
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -88,6 +90,42 @@ def test_ci_runs_the_readme_test_command():
 
 
 def test_package_layout():
-    for path in ("notebooks", "cvae_utils", "data", "tests", "benchmarks", "environment.yml", "README.md",
-                 "pyproject.toml", ".ci/run", "data/README.md"):
+    for path in ("notebooks", "cvae_utils", "data", "tests", "benchmarks", "tools/colab.py", "conftest.py",
+                 "environment.yml", "README.md", "pyproject.toml", ".ci/run", "data/README.md"):
         assert (ROOT / path).exists(), path
+    assert _pyproject()["tool"]["setuptools"]["packages"] == ["cvae_utils"], "tools/ and tests/ are not installed"
+
+
+# Runs pytest as if the test extra were not installed: its modules cannot be imported, and the nbval
+# plugin (an entry point, present here) is not loaded. --assert=plain: pytest's import hook for
+# assertion rewriting would otherwise find nbval before the blocker does.
+_WITHOUT_TEST_EXTRA = """
+import sys
+
+BLOCKED = {"nbval", "nbformat", "nbclient", "nbconvert"}
+
+
+class Blocker:
+    @staticmethod
+    def find_spec(name, path=None, target=None):
+        if name.split(".")[0] in BLOCKED:
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+        return None
+
+
+sys.meta_path.insert(0, Blocker)
+import pytest
+
+raise SystemExit(pytest.main(["-p", "no:nbval", "--assert=plain", "--collect-only", "-q"]))
+"""
+
+
+def test_missing_test_extra_is_a_clear_error(tmp_path):
+    script = tmp_path / "without_test_extra.py"
+    script.write_text(_WITHOUT_TEST_EXTRA)
+    result = subprocess.run([sys.executable, str(script)], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    output = result.stdout + result.stderr
+    assert result.returncode == 4, output[-3000:]  # pytest's usage error
+    assert "the test extra is not installed (missing: nbval, nbformat, nbclient, nbconvert)" in output
+    assert 'pip install -e ".[test]"' in output and "make test" in output
+    assert "unrecognized arguments" not in output
