@@ -540,3 +540,117 @@ def test_log_weights_reference_is_the_library_estimate():
     with torch.no_grad():
         ours = cu.log_mean_exp(reference_log_weights(model, y, x, mask, eps), dim=0)
     torch.testing.assert_close(ours, library)
+
+
+# ----------------------------------------------------------------------------------
+# The subpackage: one module per notebook, checkers written as data
+# ----------------------------------------------------------------------------------
+
+
+def _sample_with(model, x, temperature, generator, *, eps_shape=None, std=lambda lv: torch.exp(0.5 * lv)):
+    mu, logvar = model.prior(x)
+    eps = torch.randn(eps_shape or mu.shape, generator=generator).to(mu)
+    return torch.sigmoid(model.decode(mu + temperature * std(logvar) * eps, x))
+
+
+MORE_WRONG = {  # diagnoses the table above leaves out: (checker, wrong function, failing case, hint)
+    "kl: half": (ex.check_kl_diag_gaussians, lambda *a: 0.5 * reference_kl(*a), "a random batch", "applied twice"),
+    "kl: log-variance signs": (ex.check_kl_diag_gaussians,
+                               lambda mq, lq, mp, lp: 0.5 * (lq - lp + (lq.exp() + (mq - mp) ** 2)
+                                                             / lp.exp() - 1).sum(1),
+                               "a random batch", "the log-variance terms have the wrong sign"),
+    "kl: dim 0": (ex.check_kl_diag_gaussians, lambda mq, lq, mp, lp: reference_kl(mq.T, lq.T, mp.T, lp.T),
+                  "a random batch", "you reduced the batch dimension"),
+    "reparam: 1 / sigma": (ex.check_reparameterize, lambda mu, lv: mu + torch.exp(-0.5 * lv) * torch.randn_like(mu),
+                           "sigma = 0.5", "sign error in the exponent"),
+    "reparam: -mu": (ex.check_reparameterize, lambda mu, lv: -mu + torch.exp(0.5 * lv) * torch.randn_like(mu),
+                     "sigma = 0.5", "centred on -mu"),
+    "reparam: one eps per example": (ex.check_reparameterize,
+                                     lambda mu, lv: mu + torch.exp(0.5 * lv) * torch.randn(len(mu), 1, dtype=mu.dtype),
+                                     "sigma = 0.5", "every latent dimension got the same noise"),
+    "reparam: dz/dmu = 2": (ex.check_reparameterize,
+                            lambda mu, lv: 2 * mu - mu.detach() + torch.exp(0.5 * lv) * torch.randn_like(mu),
+                            "gradients", "dz/dmu = 1 for every entry"),
+    "masked: per pixel": (ex.check_masked_log_likelihood, lambda l, y, m: (y * l - F.softplus(l)) * m,
+                          "one quadrant observed", "sum over the pixels"),
+    "elbo: both averaged": (ex.check_elbo,
+                            lambda l, y, mu, lv, pm, plv: F.binary_cross_entropy_with_logits(l, y)
+                            + (reference_kl(mu, lv, pm, plv) / mu.shape[1]).mean(),
+                            "a random batch", "both terms are averaged"),
+    "importance: divided by S": (ex.check_importance_sampled_log_likelihood,
+                                 lambda w: torch.logsumexp(w, 0) / len(w), "a small batch",
+                                 "you divided the logsumexp"),
+    "sample: one eps for all": (ex.check_sample, lambda m, x, t, g: _sample_with(m, x, t, g, eps_shape=(1, m.z_dim)),
+                                "six samples of one label", "every sample needs its own noise"),
+    "sample: label ignored": (ex.check_sample, lambda m, x, t, g: reference_sample(m, torch.zeros_like(x), t, g),
+                              "the label is used", "pass the labels x to both networks"),
+    "sample: temperature squared": (ex.check_sample, lambda m, x, t, g: _sample_with(m, x, t * t, g),
+                                    "temperature 0.5", "applied twice"),
+    "sample: no exponent": (ex.check_sample, lambda m, x, t, g: _sample_with(m, x, t, g, std=torch.abs),
+                            "the prior's mean and spread", "forgot the exponent"),
+    "sample: wrong shape": (ex.check_sample, lambda m, x, t, g: reference_sample(m, x, t, g).flatten(1),
+                            "six samples of one label", "one image per label in x"),
+    "weights: z from the prior": (ex.check_log_importance_weights,
+                                  lambda *a: reference_log_weights(*a) + _prior_z_shift(*a),
+                                  "one quadrant observed", "z must come from the proposal"),
+    "weights: transposed": (ex.check_log_importance_weights, lambda *a: reference_log_weights(*a).T,
+                            "one quadrant observed", "transpose your result"),
+}
+
+
+def _prior_z_shift(model, y, x, mask, eps):
+    """What drawing z from the prior, mu_p + sigma_p * eps, changes in the likelihood term."""
+    num, batch = eps.shape[:2]
+    rep = lambda t: t.repeat(num, 1, 1, 1)  # noqa: E731
+    mu_p, logvar_p = model.prior(x)
+    mu_q, logvar_q = model.encode(y, x)
+
+    def ll(z):
+        logits = model.decode(z.reshape(num * batch, -1), rep(x))
+        return model.log_likelihood(logits, rep(y), rep(mask)).view(num, batch)
+
+    return ll(mu_p + torch.exp(0.5 * logvar_p) * eps) - ll(mu_q + torch.exp(0.5 * logvar_q) * eps)
+
+
+@pytest.mark.parametrize("name", list(MORE_WRONG))
+def test_more_wrong_answers_get_their_diagnosis(name):
+    check, fn, case, hint = MORE_WRONG[name]
+    result = check(fn)
+    assert not result and result.message.startswith(ex.FAIL_MARK), result.message
+    assert case in result.case, result.message
+    assert hint in result.message.split("  hint:")[1], result.message
+
+
+def test_an_error_inside_the_library_points_at_the_students_line():
+    def sample_by_hand(model, x, temperature, generator):
+        mu, logvar = model.prior(x.float())  # labels must be integers: cvae_utils raises
+        return mu
+
+    message = ex.check_sample(sample_by_hand).message
+    assert "raised an error" in message and "must hold integer class indices" in message
+    assert "of sample_by_hand: mu, logvar = model.prior(x.float())" in message
+
+
+def test_the_subpackage_has_one_short_module_per_notebook():
+    package = ROOT / "cvae_utils" / "exercises"
+    assert not (ROOT / "cvae_utils" / "exercises.py").exists()
+    modules = sorted(p.name for p in package.glob("nb0*.py"))
+    assert [m[:4] for m in modules] == [f"nb0{i}" for i in range(1, 8)]
+    for path in package.glob("*.py"):
+        assert len(path.read_text().splitlines()) <= 400, path.name
+    assert sorted(ex.__all__) == sorted(["CheckResult", *(c.__name__ for c in CHECKERS)])
+
+
+@pytest.mark.parametrize("check, notebook", list(zip(CHECKERS, NOTEBOOKS_WITH_CHECKED_EXERCISES)),
+                         ids=lambda v: getattr(v, "__name__", v))
+def test_each_checker_names_its_notebook_and_section(check, notebook):
+    assert f"Used in notebook {int(notebook[:2])} (``{notebook}``), section \"Exercises\"" in check.__doc__
+
+
+def test_the_probe_model_implements_expand_condition():
+    from cvae_utils.exercises.nb06_sample import _ProbeCVAE
+
+    probe = _ProbeCVAE()
+    assert torch.equal(probe.expand_condition(2, 3), torch.tensor([2, 2, 2]))
+    assert torch.equal(probe.expand_condition(torch.tensor([0, 1]), 2), torch.tensor([0, 1]))
+    assert probe.sample(4, 1, generator=torch.Generator().manual_seed(0)).shape == (4, 1, 2, 2)
