@@ -11,7 +11,7 @@ import os
 
 import pytest
 
-QUICK_ENV_VAR = "CVAE_QUICK"  # cvae_utils.QUICK_ENV_VAR; not imported here, so that this file loads without torch
+QUICK_ENV_VAR = "CVAE_QUICK"  # cvae_utils.config.QUICK_ENV_VAR; not imported here, so that this file loads without torch
 QUICK_BEFORE = os.environ.get(QUICK_ENV_VAR)  # None: not set, so this file sets it
 os.environ.setdefault(QUICK_ENV_VAR, "1")
 

@@ -56,13 +56,13 @@ def test_pytest_runs_in_quick_mode_unless_told_otherwise(pytestconfig):
     """conftest.py at the root sets CVAE_QUICK=1 for a bare `pytest` and keeps a value set in the environment."""
     root = _root_conftest(pytestconfig)
     assert root is not None, "conftest.py at the repository root was not loaded"
-    assert root.QUICK_ENV_VAR == cu.QUICK_ENV_VAR
-    value = os.environ.get(cu.QUICK_ENV_VAR)
+    assert root.QUICK_ENV_VAR == cu.config.QUICK_ENV_VAR
+    value = os.environ.get(cu.config.QUICK_ENV_VAR)
     if root.QUICK_BEFORE is None:  # unset before pytest started: conftest.py set it
         assert value == "1" and cu.quick_mode()
     else:
         assert value == root.QUICK_BEFORE
-    print(f"[{cu.QUICK_ENV_VAR}={value} quick_mode={cu.quick_mode()}]")
+    print(f"[{cu.config.QUICK_ENV_VAR}={value} quick_mode={cu.quick_mode()}]")
 
 
 @pytest.mark.parametrize("before,expected", [(None, "[CVAE_QUICK=1 quick_mode=True]"),
@@ -70,9 +70,9 @@ def test_pytest_runs_in_quick_mode_unless_told_otherwise(pytestconfig):
                          ids=["unset: quick", "CVAE_QUICK=0: full"])
 def test_bare_pytest_is_quick(before, expected):
     """A pytest run started without CVAE_QUICK runs in quick mode; one started with CVAE_QUICK=0 in full mode."""
-    env = {k: v for k, v in os.environ.items() if k != cu.QUICK_ENV_VAR}
+    env = {k: v for k, v in os.environ.items() if k != cu.config.QUICK_ENV_VAR}
     if before is not None:
-        env[cu.QUICK_ENV_VAR] = before
+        env[cu.config.QUICK_ENV_VAR] = before
     test = f"{Path(__file__).relative_to(ROOT)}::test_pytest_runs_in_quick_mode_unless_told_otherwise"
     result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-s", "-p", "no:cacheprovider", test],
                             cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)

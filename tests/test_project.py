@@ -93,7 +93,12 @@ def test_package_layout():
     for path in ("notebooks", "cvae_utils", "data", "tests", "benchmarks", "tools/colab.py", "conftest.py",
                  "environment.yml", "README.md", "pyproject.toml", ".ci/run", "data/README.md"):
         assert (ROOT / path).exists(), path
-    assert _pyproject()["tool"]["setuptools"]["packages"] == ["cvae_utils"], "tools/ and tests/ are not installed"
+    from setuptools import find_packages
+
+    installed = set(find_packages(ROOT, **_pyproject()["tool"]["setuptools"]["packages"]["find"]))
+    subpackages = {".".join(p.parent.relative_to(ROOT).parts) for p in (ROOT / "cvae_utils").rglob("__init__.py")}
+    assert subpackages <= installed, f"a plain pip install would leave out {sorted(subpackages - installed)}"
+    assert not {p for p in installed if not p.startswith("cvae_utils")}, "tools/ and tests/ are not installed"
 
 
 # Runs pytest as if the test extra were not installed: its modules cannot be imported, and the nbval
