@@ -6,6 +6,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from packaging.specifiers import SpecifierSet
+from packaging.version import Version
 
 ROOT = Path(__file__).resolve().parents[1]
 CONDA_NAMES = {"torch": "pytorch"}  # PyPI name -> conda-forge name where they differ
@@ -70,13 +72,39 @@ def test_environment_yml_uses_conda_forge_and_a_python_version():
     assert re.search(r"- python=3\.\d+", text)
 
 
+def _constraints() -> dict[str, str]:
+    """constraints.txt as name -> exact version; every line that is not a comment must be a `name==version` pin."""
+    pins = {}
+    for line in (ROOT / "constraints.txt").read_text().splitlines():
+        line = line.split("#", 1)[0].strip()
+        if not line:
+            continue
+        m = re.fullmatch(r"([A-Za-z0-9_.\-]+)\s*==\s*([A-Za-z0-9_.+!\-]+)", line)
+        assert m, f"constraints.txt holds exact pins only; got {line!r}"
+        pins[m.group(1).lower().replace("_", "-")] = m.group(2)
+    return pins
+
+
 def test_dependencies_are_ranges_that_never_force_a_torch_reinstall():
     deps = dict(_split(r) for r in _pyproject()["project"]["dependencies"])
     for name in ("torch", "torchvision"):
         assert "==" not in deps[name] and deps[name].startswith(">=")
-    pins = (ROOT / "constraints.txt").read_text()
-    assert "torch==2.14.1" in pins and "torchvision==0.29.1" in pins
     assert "-c constraints.txt" in (ROOT / "Makefile").read_text()
+
+
+def test_constraints_pins_fall_within_the_pyproject_ranges():
+    """The set-up's exact releases must satisfy the ranges users install from (pyproject.toml, and
+    environment.yml, whose ranges test_environment_yml_agrees_with_pyproject holds equal to these).
+    Bumping a pin in constraints.txt past its range, without moving the range, fails here."""
+    project = _pyproject()["project"]
+    ranges = dict(_split(r) for r in [*project["dependencies"], *(
+        r for extra in project["optional-dependencies"].values() for r in extra)])
+    pins = _constraints()
+    assert {"torch", "torchvision"} <= set(pins)
+    for name, version in pins.items():
+        assert name in ranges, f"constraints.txt pins {name}, which pyproject.toml does not depend on"
+        ok = SpecifierSet(ranges[name]).contains(Version(version), prereleases=True)
+        assert ok, f"constraints.txt pins {name}=={version}, outside pyproject.toml's {name}{ranges[name]}"
 
 
 def test_ci_runs_the_readme_test_command():

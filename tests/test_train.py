@@ -113,6 +113,65 @@ def test_gradient_clipping_and_other_objectives(mnist_small):
         cu.fit(base, [(y,)], num_epochs=1, progress=False)
 
 
+class _GradRecorder(torch.optim.SGD):
+    """SGD that records, at every step, the gradients it is about to apply and the raw
+    gradients backward() produced (read by post-accumulate hooks, before any clipping)."""
+
+    def __init__(self, params, lr):
+        params = list(params)
+        super().__init__(params, lr=lr)
+        self.params, self._raw, self.steps = params, {}, []
+        for p in params:
+            p.register_post_accumulate_grad_hook(lambda p: self._raw.__setitem__(p, p.grad.detach().clone()))
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        used = [p for p in self.params if p.grad is not None]
+        self.steps.append(([self._raw.pop(p) for p in used], [p.grad.detach().clone() for p in used]))
+        return super().step(closure)
+
+
+def _global_norm(grads):
+    return torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads])).item()
+
+
+def _run_recorded(train, grad_clip):
+    model = small_model(seed=1)
+    opt = _GradRecorder(model.parameters(), lr=1e-3)
+    batches = cu.TensorBatches(train.images[:128], train.labels[:128], batch_size=32, seed=0)
+    torch.manual_seed(2)
+    cu.fit(model, batches, num_epochs=1, optimizer=opt, grad_clip=grad_clip, progress=False)
+    assert len(opt.steps) == 4
+    return opt.steps
+
+
+def test_gradient_clipping_rescales_the_global_norm_of_every_step(mnist_small):
+    train, _ = mnist_small
+    clip = 1.0
+    unclipped = _run_recorded(train, None)
+    for raw, used in unclipped:  # no clipping: the optimizer applies backward's gradients as they are
+        assert all(torch.equal(r, u) for r, u in zip(raw, used))
+    # on this seed and data the gradient is far above the limit (measured: about 16 at every step)
+    assert min(_global_norm(used) for _, used in unclipped) > 5 * clip
+
+    clipped = _run_recorded(train, clip)
+    # same seed, same data: the first step's raw gradient is the unclipped run's
+    assert all(torch.equal(a, b) for a, b in zip(clipped[0][0], unclipped[0][0]))
+    for raw, used in clipped:
+        raw_norm = _global_norm(raw)
+        assert raw_norm > 5 * clip  # clipping had work to do at every step
+        assert _global_norm(used) <= clip * (1 + 1e-5)
+        assert _global_norm(used) == pytest.approx(clip, rel=1e-4)  # clipped to the limit, not below it
+        scale = clip / raw_norm  # one factor for every parameter: the direction is kept
+        for r, u in zip(raw, used):
+            torch.testing.assert_close(u, r * scale, rtol=1e-4, atol=1e-7)
+
+    # a limit above every gradient's norm leaves the gradients untouched (clipping, not normalising)
+    loose = _run_recorded(train, 10 * max(_global_norm(used) for _, used in unclipped))
+    for raw, used in loose:
+        assert all(torch.equal(r, u) for r, u in zip(raw, used))
+
+
 def test_history_plots(mnist_small):
     import matplotlib.pyplot as plt
 
