@@ -55,7 +55,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_mlp_throughput.py --batch-size $(BATCH)
 
 quadrants: $(STAMP)
-	$(PY) -m cvae_utils.quadrants run --seeds $(SEEDS)
+	$(PY) -m cvae_utils.experiments.quadrants run --seeds $(SEEDS)
 
 clean:
 	rm -rf $(VENV) data/MNIST

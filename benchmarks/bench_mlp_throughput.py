@@ -10,7 +10,7 @@ same run, at the same batch size:
 It also measures this machine's peak float32 matmul rate (the best sustained rate over
 square products from 512 to 2048) and prints one JSON line: images/s of each path, their ratio, the
 model's training FLOPs per image, and the share of the matmul rate that the fast
-path reaches. Both paths run with glibc's allocator tuned by ``cu.tune_cpu_allocator()``
+path reaches. Both paths run with glibc's allocator tuned by ``cu.utils.tune_cpu_allocator()``
 (about 10% faster on the CPU; ``--no-tune-allocator`` leaves it alone).
 Usage: python benchmarks/bench_mlp_throughput.py [--batch-size 512] [--no-tune-allocator]
 """
@@ -116,7 +116,7 @@ def main() -> None:
     parser.add_argument("--no-tune-allocator", action="store_true", help="leave glibc's malloc thresholds alone")
     args = parser.parse_args()
     device = cu.get_device(args.device)
-    tuned = False if args.no_tune_allocator else cu.tune_cpu_allocator()
+    tuned = False if args.no_tune_allocator else cu.utils.tune_cpu_allocator()
 
     peak = matmul_gflops(device=device)
     train = cu.load_mnist("train", device)

@@ -13,11 +13,21 @@ REPO = Path(__file__).resolve().parents[1]
 DATA = REPO / "data"
 
 
+def _sums(path: Path) -> dict[str, str]:
+    """A sha256sum / md5sum listing as {file name: digest}."""
+    return dict(line.split()[::-1] for line in path.read_text().splitlines() if line.strip())
+
+
 def test_shipped_files_match_the_published_checksums():
-    listed = dict(line.split()[::-1] for line in (DATA / "SHA256SUMS").read_text().splitlines() if line.strip())
     for name, (sha256, _) in MNIST_FILES.items():
-        assert listed[f"{name}.gz"] == sha256
         assert hashlib.sha256((DATA / f"{name}.gz").read_bytes()).hexdigest() == sha256
+
+
+def test_checksum_files_agree_with_the_one_place_that_holds_the_sums():
+    """MNIST's checksums live in cvae_utils.data.MNIST_FILES; the SHA256SUMS / MD5SUMS files shipped beside it agree."""
+    folder = DATA
+    assert _sums(folder / "SHA256SUMS") == {f"{name}.gz": sha256 for name, (sha256, _) in MNIST_FILES.items()}
+    assert _sums(folder / "MD5SUMS.uncompressed") == {name: md5 for name, (_, md5) in MNIST_FILES.items()}
 
 
 def test_load_mnist_shapes_ranges_and_first_labels(mnist_test):

@@ -8,8 +8,7 @@ import cvae_utils as cu
 
 def small_conv_cvae(channels=1, size=28, z=4, hidden=(8, 16), num_classes=10):
     """The only place a test below spells the ConditionalVAE constructor's argument names."""
-    return cu.ConditionalVAE(in_channels=channels, num_classes=num_classes, latent_dim=z, hidden_dims=list(hidden),
-                             img_size=size)
+    return cu.ConditionalVAE(y_shape=(channels, size, size), num_classes=num_classes, z_dim=z, hidden_dims=list(hidden))
 
 
 def label_batch(n=4, shape=(1, 28, 28)):
