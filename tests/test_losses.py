@@ -318,3 +318,15 @@ def test_prior_proposal_also_converges_but_needs_more_samples(lg):
     assert with_q < with_p  # q(z|x,y) is the better proposal: it has seen y
     with pytest.raises(ValueError, match="proposal='posterior' must be"):
         cu.importance_sampled_log_likelihood(model, y, x, proposal="posterior")
+
+
+def test_bernoulli_log_likelihood_has_a_second_derivative():
+    """The library's term is F.binary_cross_entropy_with_logits, which supports double backward
+    (the hand-written autograd Function it replaced did not; benchmarks/bench_bernoulli.py measured both)."""
+    logits = torch.randn(3, 1, 4, 4, dtype=torch.float64, requires_grad=True)
+    y, mask = torch.rand(3, 1, 4, 4, dtype=torch.float64), torch.rand(3, 1, 4, 4) > 0.5
+    (grad,) = torch.autograd.grad(cu.bernoulli_log_likelihood(logits, y, mask).sum(), logits, create_graph=True)
+    torch.testing.assert_close(grad, (y - torch.sigmoid(logits)) * mask)
+    (second,) = torch.autograd.grad(grad.sum(), logits)
+    p = torch.sigmoid(logits)
+    torch.testing.assert_close(second, -(p * (1 - p)) * mask)

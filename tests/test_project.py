@@ -162,3 +162,29 @@ def test_missing_test_extra_is_a_clear_error(tmp_path):
     assert "the test extra is not installed (missing: nbval, nbformat, nbclient, nbconvert)" in output
     assert 'pip install -e ".[test]"' in output and "make test" in output
     assert "unrecognized arguments" not in output
+
+
+def test_no_library_module_is_over_400_lines():
+    long = {str(p.relative_to(ROOT)): n for p in (ROOT / "cvae_utils").rglob("*.py")
+            if (n := len(p.read_text().splitlines())) > 400}
+    assert not long, f"split these modules (at most 400 lines each): {long}"
+
+
+def test_the_public_api_is_stated_and_infrastructure_stays_in_its_module():
+    import importlib.metadata
+
+    import cvae_utils as cu
+
+    missing = [name for name in cu.__all__ if not hasattr(cu, name)]
+    assert not missing and len(set(cu.__all__)) == len(cu.__all__), missing
+    for name in ("tune_cpu_allocator", "file_digest", "register_model", "QUICK_ENV_VAR", "prepare_mnist", "load_into"):
+        assert not hasattr(cu, name), f"cu.{name} is infrastructure: import it from its module"
+    assert cu.utils.tune_cpu_allocator and cu.files.file_digest and cu.models.register_model
+    assert cu.__version__ == importlib.metadata.version("cvae-utils")
+
+
+def test_importing_the_library_does_not_import_the_experiments():
+    out = subprocess.run([sys.executable, "-c", "import sys, cvae_utils; "
+                          "print(sorted(m for m in sys.modules if m.startswith('cvae_utils.experiments')))"],
+                         capture_output=True, text=True, check=True).stdout.strip()
+    assert out == "[]"
