@@ -46,7 +46,10 @@ def save_checkpoint(path: str | os.PathLike, model: nn.Module, **extra) -> Path:
 
 
 def read_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
-    """Load a checkpoint dict with ``weights_only=True``; clear errors for a missing, foreign or newer file."""
+    """Load a checkpoint dict with ``weights_only=True``; clear errors for a missing, foreign or newer file.
+
+    Taught in notebook 5, "Checkpoints: reload the model, continue the run".
+    """
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"no checkpoint at {path}: train the model first, or check the path.")
@@ -78,7 +81,10 @@ def load_into(model: nn.Module, ckpt: dict, source: str = "the checkpoint") -> N
 
 
 def load_model(path: str | os.PathLike, device="cpu") -> nn.Module:
-    """Rebuild the model stored in ``path`` from its config and load its weights (in eval mode)."""
+    """Rebuild the model stored in ``path`` from its config and load its weights (in eval mode).
+
+    Taught in notebook 5, "Checkpoints: reload the model, continue the run".
+    """
     ckpt = read_checkpoint(path)
     model = build_model(ckpt["config"])
     load_into(model, ckpt, str(path))

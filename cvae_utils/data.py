@@ -187,6 +187,8 @@ def binarize_images(images: Tensor, method: str | None, seed: int = 0) -> Tensor
         once with ``seed`` (a fixed, "statically" binarised copy).
 
     Log-likelihoods are only comparable between runs that binarise the same way.
+
+    Taught in notebook 3, "Grey levels under a Bernoulli".
     """
     if method is None:
         return images
@@ -215,6 +217,8 @@ def load_mnist(
 
     ``split`` is ``"train"`` (60,000 images) or ``"test"`` (10,000); ``limit`` keeps the
     first ``limit`` images (quick runs). ``binarize``: see :func:`binarize_images`.
+
+    Taught in notebook 5, "The data, on the device".
     """
     if split not in SPLITS:
         raise ValueError(f"split={split!r} is not one of {SPLITS}.")
@@ -249,6 +253,8 @@ class TensorBatches:
     ``index_select`` per tensor on the tensors' device. ``transform`` maps a batch
     tuple to another (for example :class:`Quadrants`). ``state_dict`` and
     ``load_state_dict`` let a checkpoint resume the exact batch order.
+
+    Taught in notebook 5, "The data, on the device".
     """
 
     def __init__(
@@ -317,6 +323,8 @@ def mnist_dataloader(
 
     Each image passes through PIL and ``ToTensor`` one by one. Yields ``(images, labels)``
     like the fast path. Slower; kept for teaching and for the benchmark.
+
+    Taught in notebook 5, "The data, on the device".
     """
     if split not in SPLITS:
         raise ValueError(f"split={split!r} is not one of {SPLITS}.")

@@ -42,6 +42,8 @@ def kl_diag_gaussians(mu_q: Tensor, logvar_q: Tensor, mu_p: Tensor, logvar_p: Te
     """KL(N(mu_q, diag e^logvar_q) || N(mu_p, diag e^logvar_p)), one value per example.
 
     0.5 * sum_j [ logvar_p - logvar_q + (e^logvar_q + (mu_q - mu_p)^2) / e^logvar_p - 1 ].
+
+    Derived in notebook 4, "The KL divergence between two diagonal Gaussians".
     """
     return 0.5 * _sum_per_example(
         logvar_p - logvar_q + (logvar_q.exp() + (mu_q - mu_p).pow(2)) * torch.exp(-logvar_p) - 1.0
@@ -49,12 +51,18 @@ def kl_diag_gaussians(mu_q: Tensor, logvar_q: Tensor, mu_p: Tensor, logvar_p: Te
 
 
 def kl_standard_normal(mu: Tensor, logvar: Tensor) -> Tensor:
-    """KL(N(mu, diag e^logvar) || N(0, I)), one value per example: -0.5 * sum(1 + logvar - mu^2 - e^logvar)."""
+    """KL(N(mu, diag e^logvar) || N(0, I)), one value per example: -0.5 * sum(1 + logvar - mu^2 - e^logvar).
+
+    Derived in notebook 4, "The special case: a standard normal prior".
+    """
     return -0.5 * _sum_per_example(1.0 + logvar - mu.pow(2) - logvar.exp())
 
 
 def gaussian_log_density(z: Tensor, mu: Tensor, logvar: Tensor) -> Tensor:
-    """log N(z; mu, diag e^logvar), summed over the last dimension."""
+    """log N(z; mu, diag e^logvar), summed over the last dimension.
+
+    Taught in notebook 4, "The KL divergence between two diagonal Gaussians".
+    """
     return -0.5 * (LOG_2PI + logvar + (z - mu).pow(2) * torch.exp(-logvar)).sum(dim=-1)
 
 
@@ -65,6 +73,8 @@ def bernoulli_log_likelihood(logits: Tensor, y: Tensor, mask: Tensor | None = No
     i.e. minus the binary cross-entropy, computed by ``F.binary_cross_entropy_with_logits``.
     ``y`` may hold grey levels in [0, 1] (the value then is a cross-entropy, not a normalised
     log-probability, as in pyro's example); ``mask`` keeps only the target pixels.
+
+    Derived in notebook 3, "The two log-likelihoods, by hand".
     """
     if logits.shape != y.shape:
         raise ValueError(f"logits {tuple(logits.shape)} and y {tuple(y.shape)} must have the same shape.")
@@ -76,7 +86,10 @@ def bernoulli_log_likelihood(logits: Tensor, y: Tensor, mask: Tensor | None = No
 
 
 def gaussian_log_likelihood(mean: Tensor, y: Tensor, logvar: Tensor | float = 0.0, mask: Tensor | None = None) -> Tensor:
-    """log N(y; mean, e^logvar) per pixel, summed over pixels, one value per example."""
+    """log N(y; mean, e^logvar) per pixel, summed over pixels, one value per example.
+
+    Derived in notebook 3, "The two log-likelihoods, by hand".
+    """
     if mean.shape != y.shape:
         raise ValueError(f"mean {tuple(mean.shape)} and y {tuple(y.shape)} must have the same shape.")
     logvar = torch.as_tensor(logvar, dtype=mean.dtype, device=mean.device)
@@ -101,7 +114,10 @@ def _expand_mask(mask: Tensor | None, like: Tensor) -> Tensor | None:
 
 
 def log_mean_exp(t: Tensor, dim: int = 0) -> Tensor:
-    """log(mean(exp(t))) along ``dim``, computed stably."""
+    """log(mean(exp(t))) along ``dim``, computed stably.
+
+    Taught in notebook 1, "A CVAE where everything is exact".
+    """
     return torch.logsumexp(t, dim=dim) - math.log(t.shape[dim])
 
 
@@ -119,7 +135,9 @@ def elbo_terms(log_likelihood: Tensor, kl: Tensor, kl_weight: float = 1.0) -> di
       * ``loss``:  recon + kl_weight * kl, what the optimiser minimises (= -ELBO at weight 1;
         a weight below 1 only during a KL warm-up).
 
-    The one place the series assembles the bound (notebook 4, "The ELBO assembled").
+    The one place the series assembles the bound.
+
+    Derived in notebook 4, "The ELBO assembled".
     """
     recon = -log_likelihood.mean()
     kl = kl.mean()
@@ -127,9 +145,11 @@ def elbo_terms(log_likelihood: Tensor, kl: Tensor, kl_weight: float = 1.0) -> di
 
 
 def cvae_terms(model, y: Tensor, x: Tensor, mask: Tensor | None = None, kl_weight: float = 1.0) -> dict[str, Tensor]:
-    """The CVAE bound, Eq. (4) of the paper, with one sample z ~ q(z|x,y) (notebooks 1 and 4).
+    """The CVAE bound, Eq. (4) of the paper, with one sample z ~ q(z|x,y).
 
     ``model.loss_function(model(y, x), mask, kl_weight)``: the terms of :func:`elbo_terms`.
+
+    Derived in notebook 1, "The Monte Carlo ELBO that training uses".
     """
     return model.loss_function(model(y, x), mask, kl_weight)
 
@@ -138,6 +158,8 @@ def gsnn_terms(model, y: Tensor, x: Tensor, mask: Tensor | None = None) -> dict[
     """The GSNN objective, Eq. (7): E_{p(z|x)}[log p(y|x,z)], one sample, as a loss to minimise.
 
     Training and testing then draw z the same way (from the prior network).
+
+    Derived in notebook 4, "Two more objectives: the GSNN and the hybrid".
     """
     check_same_batch(y=y, x=x)
     mu_p, logvar_p = model.prior(x)
@@ -149,7 +171,10 @@ def gsnn_terms(model, y: Tensor, x: Tensor, mask: Tensor | None = None) -> dict[
 def hybrid_terms(
     model, y: Tensor, x: Tensor, mask: Tensor | None = None, alpha: float = 0.5, kl_weight: float = 1.0
 ) -> dict[str, Tensor]:
-    """The hybrid objective, Eq. (8): alpha * L_CVAE + (1 - alpha) * L_GSNN (as a loss)."""
+    """The hybrid objective, Eq. (8): alpha * L_CVAE + (1 - alpha) * L_GSNN (as a loss).
+
+    Derived in notebook 4, "Two more objectives: the GSNN and the hybrid".
+    """
     if not 0.0 <= alpha <= 1.0:
         raise ValueError(f"alpha={alpha} must lie in [0, 1] (1 = pure CVAE, 0 = pure GSNN).")
     c = cvae_terms(model, y, x, mask, kl_weight)
@@ -164,7 +189,10 @@ def objective_terms(
     model, y: Tensor, x: Tensor, mask: Tensor | None = None, *, objective: str = "cvae", alpha: float = 0.5,
     kl_weight: float = 1.0,
 ) -> dict[str, Tensor]:
-    """Dispatch to :func:`cvae_terms`, :func:`gsnn_terms` or :func:`hybrid_terms` by name."""
+    """Dispatch to :func:`cvae_terms`, :func:`gsnn_terms` or :func:`hybrid_terms` by name.
+
+    Taught in notebook 4, "Two more objectives: the GSNN and the hybrid".
+    """
     if objective == "cvae":
         return cvae_terms(model, y, x, mask, kl_weight)
     if objective == "gsnn":
@@ -188,7 +216,7 @@ def importance_sampled_log_likelihood(
     model, y: Tensor, x: Tensor, mask: Tensor | None = None, num_samples: int = 100, max_rows: int = 8192,
     proposal: str = "recognition",
 ) -> Tensor:
-    """Estimate log p(y|x) per example (Sec. 5.1 of the paper), in nats (notebooks 5 and 7).
+    """Estimate log p(y|x) per example (Sec. 5.1 of the paper), in nats.
 
     log p(y|x) ~= log (1/S) sum_s p(y|x,z_s) p(z_s|x) / q(z_s|x,y),  z_s ~ q(z|x,y).
 
@@ -199,6 +227,8 @@ def importance_sampled_log_likelihood(
 
     ``proposal="prior"`` draws z_s from p(z|x) instead (then the weights are just
     p(y|x,z_s)): the estimator for a GSNN, whose recognition network is never trained.
+
+    Derived in notebook 7, "The test measure: importance-sampled log p(y|x)".
     """
     if num_samples < 1:
         raise ValueError(f"num_samples={num_samples} must be at least 1.")

@@ -69,12 +69,14 @@ def quadrant_mask(num_observed: int, height: int = 28, width: int = 28, device=N
 
 
 def split_quadrants(images: Tensor, num_observed: int, fill: float = QUADRANT_FILL) -> tuple[Tensor, Tensor, Tensor]:
-    """Split images (N, C, H, W) into the target y, the condition x and the target mask (notebook 7).
+    """Split images (N, C, H, W) into the target y, the condition x and the target mask.
 
     Returns ``(y, x, target_mask)``, the order of every batch in the series, each shaped
     like ``images``: ``y`` holds the missing quadrants and ``fill`` (default -1, a value no
     pixel takes) on the observed ones; ``x`` holds the observed quadrants and ``fill``
     elsewhere; ``target_mask`` is True on the pixels of y that count in the likelihood.
+
+    Taught in notebook 7, "The task: x, y and the mask".
     """
     if images.dim() != 4 or not images.is_floating_point():
         raise ValueError(
@@ -88,7 +90,10 @@ def split_quadrants(images: Tensor, num_observed: int, fill: float = QUADRANT_FI
 
 
 class Quadrants:
-    """A :class:`TensorBatches` transform: ``(images, labels) -> (y, x, target_mask)``."""
+    """A :class:`TensorBatches` transform: ``(images, labels) -> (y, x, target_mask)``.
+
+    Taught in notebook 7, "Three objectives for the same networks".
+    """
 
     def __init__(self, num_observed: int, fill: float = QUADRANT_FILL) -> None:
         quadrant_mask(num_observed)  # validates num_observed
@@ -149,7 +154,10 @@ def quick_settings() -> Settings:
 
 
 def task_batches(num_observed: int, settings: Settings, device, seed: int = 0):
-    """(train, validation, test) batches of (y, x, target mask) for one column."""
+    """(train, validation, test) batches of (y, x, target mask) for one column.
+
+    Taught in notebook 7, "All twelve models on the test set".
+    """
     train = load_mnist("train", device, limit=settings.train_limit)
     test = load_mnist("test", device, limit=settings.test_limit)
     train, val = train_val_split(train, settings.num_val, seed=0)  # the same split for every seed
@@ -174,7 +182,10 @@ def build(kind: str, settings: Settings, baseline: BaselineNet | None = None):
 
 @torch.no_grad()
 def test_figures(kind: str, model, test_batches, num_samples: int) -> dict[str, float]:
-    """``nll`` (importance-sampled, S = num_samples) and ``neg_elbo`` on the test batches, nats per example."""
+    """``nll`` (importance-sampled, S = num_samples) and ``neg_elbo`` on the test batches, nats per example.
+
+    Taught in notebook 7, "All twelve models on the test set".
+    """
     if kind == "baseline":
         nll = evaluate(model, test_batches)["loss"]
         return {"nll": nll, "neg_elbo": nll}
@@ -189,7 +200,10 @@ def test_figures(kind: str, model, test_batches, num_samples: int) -> dict[str, 
 
 @torch.no_grad()
 def completions(model: QuadrantCVAE, x: Tensor, num_samples: int, generator: torch.Generator | None = None) -> Tensor:
-    """``num_samples`` completed images per condition: (len(x), num_samples, C, H, W), samples of p(y|x)."""
+    """``num_samples`` completed images per condition: (len(x), num_samples, C, H, W), samples of p(y|x).
+
+    Taught in notebook 7, "Figure 3: one input, many completions".
+    """
     n = len(x)
     xs = x.repeat_interleave(num_samples, 0)
     eps = torch.randn(n * num_samples, model.z_dim, generator=generator).to(x.device)

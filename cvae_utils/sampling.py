@@ -19,7 +19,10 @@ from .validation import unpack_batch
 
 
 def sample_noise(num_samples: int, z_dim: int, seed: int) -> Tensor:
-    """Standard-normal noise eps (num_samples, z_dim) from its own seeded generator (CPU, reproducible)."""
+    """Standard-normal noise eps (num_samples, z_dim) from its own seeded generator (CPU, reproducible).
+
+    Taught in notebook 6, "How `model.sample` draws a digit".
+    """
     return torch.randn(num_samples, z_dim, generator=torch.Generator().manual_seed(int(seed)))
 
 
@@ -33,11 +36,13 @@ def render_samples(
     seed: int = 0,
     num_samples: int = 8,
 ) -> Tensor:
-    """Images of ``digit`` drawn from p(y|x=digit): (num_samples, C, H, W) in [0, 1] (notebook 6's widget).
+    """Images of ``digit`` drawn from p(y|x=digit): (num_samples, C, H, W) in [0, 1].
 
     The noise eps comes from ``seed``; each entry ``{dim: value}`` of
     ``latent_values`` fixes eps[:, dim] = value for every sample (the widget's sliders,
     in units of the prior's standard deviation). Then z = mu_p + temperature * sigma_p * eps.
+
+    Taught in notebook 6, "An interactive sampler".
     """
     if num_samples < 1:
         raise ValueError(f"num_samples={num_samples} must be at least 1.")
@@ -56,6 +61,8 @@ def standardised_latent(model: BaseVAE, y: Tensor, x: Tensor) -> Tensor:
     The coordinates in which style lives: ``model.sample(n, x_new, eps=eps)`` places the
     same eps in the prior of another condition, and for x itself gives back the
     reconstruction ``model.generate(y, x)``. With a fixed N(0, I) prior, eps = mu_q.
+
+    Derived in notebook 6, "Style transfer from a real digit".
     """
     mu, _ = model.encode(y, x)
     prior_mu, prior_logvar = model.prior(x)
@@ -69,7 +76,9 @@ def transfer_style(model: BaseVAE, y: Tensor, x: Tensor, targets) -> Tensor:
     Returns (len(y) * len(targets), C, H, W): for each image, its style (its
     :func:`standardised_latent`) decoded with targets[0], targets[1], ... in turn.
     Decoding z = mu_q itself with a new label fails for a learned prior (z then also
-    encodes the label, and the generation network follows z); see notebook 6.
+    encodes the label, and the generation network follows z).
+
+    Derived in notebook 6, "Style transfer from a real digit".
     """
     eps = standardised_latent(model, y, x)
     targets = torch.as_tensor(targets, device=eps.device)
@@ -91,7 +100,9 @@ def draw_samples(images: Tensor, ax=None, title: str | None = None, nrow: int | 
 def latent_usage(model: BaseVAE, batches: Iterable, max_batches: int | None = None) -> Tensor:
     """Average KL(q(z_j|x,y) || p(z_j|x)) per latent dimension j, in nats, over ``batches``.
 
-    Dimensions with a KL near 0 are unused ("collapsed"): the decoder ignores them (notebook 5).
+    Dimensions with a KL near 0 are unused ("collapsed"): the decoder ignores them.
+
+    Derived in notebook 6, "Which latent dimensions does the model use?".
     """
     total, count = None, 0
     with eval_mode(model):
@@ -114,10 +125,12 @@ def latent_usage(model: BaseVAE, batches: Iterable, max_batches: int | None = No
 @torch.no_grad()
 def conditional_accuracy(model: BaseVAE, classifier, num_per_digit: int = 100, *, temperature: float = 1.0,
                          seed: int = 0) -> dict:
-    """Share of generated digits that ``classifier`` labels as the digit asked for (notebook 6).
+    """Share of generated digits that ``classifier`` labels as the digit asked for.
 
     Draws ``num_per_digit`` samples for each of the model's ``num_classes`` classes from p(y|x) and returns
     ``{"accuracy": overall share, "per_digit": [share for each class], "confusion": (asked, predicted) counts}``.
+
+    Taught in notebook 6, "Does the model draw the digit we ask for?".
     """
     num_classes = _num_classes(model)
     device = next(model.parameters()).device
@@ -146,6 +159,8 @@ def sampler_widget(model: BaseVAE, dims: Iterable[int], *, num_samples: int = 8,
     Returns the widget (display it, or leave it as a cell's last expression). Each
     change redraws with :func:`render_samples`; ``widget.render()`` redraws and
     returns the images, and ``widget.controls`` holds the controls, for tests.
+
+    Taught in notebook 6, "An interactive sampler".
     """
     import ipywidgets as widgets
     import matplotlib.pyplot as plt

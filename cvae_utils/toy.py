@@ -23,7 +23,10 @@ from .validation import check_same_batch, check_tensor, tensor_batch
 
 @register_model
 class LinearGaussianCVAE(BaseVAE):
-    """The linear-Gaussian CVAE above; its parameters are drawn from ``seed``."""
+    """The linear-Gaussian CVAE above; its parameters are drawn from ``seed``.
+
+    Derived in notebook 1, "A CVAE where everything is exact".
+    """
 
     def __init__(self, x_dim: int = 2, y_dim: int = 3, z_dim: int = 2, obs_std: float = 0.5, seed: int = 0) -> None:
         super().__init__(z_dim, likelihood="gaussian", obs_std=obs_std)
@@ -64,18 +67,27 @@ class LinearGaussianCVAE(BaseVAE):
         return math.exp(self.obs_logvar)
 
     def marginal(self, x: Tensor) -> MultivariateNormal:
-        """p(y|x) in closed form."""
+        """p(y|x) in closed form.
+
+        Derived in notebook 1, "A CVAE where everything is exact".
+        """
         mu_p, _ = self.prior(x)
         eye = torch.eye(self.y_dim, dtype=self.C.dtype, device=self.C.device)
         cov = self.C @ torch.diag(self.prior_logvar.exp()) @ self.C.T + self._obs_var() * eye
         return MultivariateNormal(mu_p @ self.C.T + x @ self.D.T, covariance_matrix=cov)
 
     def exact_log_likelihood(self, y: Tensor, x: Tensor) -> Tensor:
-        """log p(y|x) per example, exactly."""
+        """log p(y|x) per example, exactly.
+
+        Derived in notebook 1, "A CVAE where everything is exact".
+        """
         return self.marginal(x).log_prob(y)
 
     def posterior(self, y: Tensor, x: Tensor) -> MultivariateNormal:
-        """The true posterior p(z|x,y) (a full-covariance Gaussian)."""
+        """The true posterior p(z|x,y) (a full-covariance Gaussian).
+
+        Derived in notebook 1, "A CVAE where everything is exact".
+        """
         mu_p, _ = self.prior(x)
         prec_p = torch.diag(torch.exp(-self.prior_logvar))
         prec = prec_p + self.C.T @ self.C / self._obs_var()
@@ -89,6 +101,8 @@ class LinearGaussianCVAE(BaseVAE):
         """Set q(z|x,y) to the best it can be: the true posterior's mean, exactly, and the
         diagonal variances 1 / diag(posterior precision) that minimise KL(q || p(z|x,y)).
         Returns the model (the gap left is the posterior's correlation, which a diagonal q lacks).
+
+        Derived in notebook 1, "Maximising the ELBO over $q$: the gap a diagonal $q$ cannot close".
         """
         prec_p = torch.diag(torch.exp(-self.prior_logvar))
         prec = prec_p + self.C.T @ self.C / self._obs_var()
@@ -101,12 +115,18 @@ class LinearGaussianCVAE(BaseVAE):
         return self
 
     def recognition(self, y: Tensor, x: Tensor) -> MultivariateNormal:
-        """q(z|x,y) as a torch distribution (diagonal covariance)."""
+        """q(z|x,y) as a torch distribution (diagonal covariance).
+
+        Taught in notebook 1, "A CVAE where everything is exact".
+        """
         mu, logvar = self.encode(y, x)
         return MultivariateNormal(mu, covariance_matrix=torch.diag_embed(logvar.exp()))
 
     def exact_elbo(self, y: Tensor, x: Tensor) -> Tensor:
-        """The ELBO per example with the expectation over q taken in closed form."""
+        """The ELBO per example with the expectation over q taken in closed form.
+
+        Derived in notebook 1, "The ELBO in closed form".
+        """
         from .losses import gaussian_log_likelihood, kl_diag_gaussians
 
         mu_q, logvar_q = self.encode(y, x)
@@ -118,7 +138,10 @@ class LinearGaussianCVAE(BaseVAE):
 
     @torch.no_grad()
     def sample_data(self, num: int, seed: int = 0) -> tuple[Tensor, Tensor]:
-        """Draw (y, x) pairs from the model itself: x ~ N(0, I), z ~ p(z|x), y ~ p(y|x,z)."""
+        """Draw (y, x) pairs from the model itself: x ~ N(0, I), z ~ p(z|x), y ~ p(y|x,z).
+
+        Taught in notebook 1, "A CVAE where everything is exact".
+        """
         g = torch.Generator().manual_seed(seed)
         x = torch.randn(num, self.x_dim, generator=g, dtype=self.C.dtype)
         mu_p, logvar_p = self.prior(x)

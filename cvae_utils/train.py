@@ -27,6 +27,8 @@ class History:
     """Per-epoch figures: a list of records such as ``{"epoch": 3, "train_loss": ..., "test_kl": ...}``.
 
     ``history["test_loss"]`` is the list of one figure over the epochs.
+
+    Taught in notebook 5, "Training with `cu.fit`".
     """
 
     def __init__(self, records: Sequence[dict] | None = None) -> None:
@@ -59,7 +61,10 @@ class History:
         return f"History({len(self)} epochs, last={self.last()})"
 
     def plot(self, terms: Sequence[str] | None = None, axes=None):
-        """One panel per term (default: loss, recon, kl where recorded), train and test curves."""
+        """One panel per term (default: loss, recon, kl where recorded), train and test curves.
+
+        Taught in notebook 5, "The curves".
+        """
         from .plotting import plot_history
 
         return plot_history(self, terms=terms, axes=axes)
@@ -72,6 +77,8 @@ def evaluate(model: nn.Module, batches: Iterable, **objective_kwargs) -> dict[st
     The KL weight is always 1 here: test figures are the real objective. The model is
     evaluated in eval mode and left in the mode it had; the first batch is checked in
     full, the rest only for shapes (see :mod:`cvae_utils.validation`).
+
+    Taught in notebook 5, "The model".
     """
     objective_kwargs = {**objective_kwargs, "kl_weight": 1.0}
     sums: dict[str, torch.Tensor] = defaultdict(float)
@@ -172,7 +179,7 @@ def fit(
     monitor: str = "test_loss",
     progress: bool = True,
 ) -> History:
-    """Train ``model`` for ``num_epochs`` epochs and return its :class:`History` (notebook 5, "Training").
+    """Train ``model`` for ``num_epochs`` epochs and return its :class:`History`.
 
     * ``objective``: ``"cvae"``, ``"gsnn"`` or ``"hybrid"`` (with ``alpha``); ignored by
       the deterministic baseline.
@@ -197,6 +204,8 @@ def fit(
     that becomes NaN or infinite stops training with :class:`TrainingDiverged`, naming the
     epoch and step; the model keeps the weights of its last good epoch, and the checkpoint
     is not overwritten. The first batch is checked in full, the rest only for shapes.
+
+    Taught in notebook 5, "Training with `cu.fit`".
     """
     if num_epochs < 0:
         raise ValueError(f"num_epochs={num_epochs} must be >= 0.")

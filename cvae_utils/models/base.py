@@ -74,7 +74,10 @@ def mlp(sizes: Sequence[int]) -> nn.Sequential:
 
 
 class ForwardOutput(NamedTuple):
-    """What ``forward(y, x)`` returns: a tuple, so ``loss_function(*out)`` style still reads."""
+    """What ``forward(y, x)`` returns: a tuple, so ``loss_function(*out)`` style still reads.
+
+    Taught in notebook 4, "The reconstruction term: a sum over pixels".
+    """
 
     decoded: Tensor  # parameters of p(y|x,z): logits (bernoulli) or mean (gaussian)
     y: Tensor  # the target the model was given
@@ -88,8 +91,7 @@ class ForwardOutput(NamedTuple):
 class BaseVAE(nn.Module, ABC):
     """The interface of every latent-variable model in the series (see the module docstring).
 
-    Notebook 2 builds the recognition and prior networks, notebook 3 the generation
-    network, notebook 4 the loss (``loss_function``) and notebook 6 ``sample``.
+    Each method that a notebook teaches names, in its docstring, the section that derives it.
     """
 
     def __init__(self, z_dim: int, likelihood: str = "bernoulli", obs_std: float = 0.1) -> None:
@@ -108,15 +110,24 @@ class BaseVAE(nn.Module, ABC):
     # --- the three networks -------------------------------------------------------
     @abstractmethod
     def encode(self, y: Tensor, x: Tensor) -> tuple[Tensor, Tensor]:
-        """Recognition network q(z|x,y): (mu, logvar), each (B, z_dim)."""
+        r"""Recognition network q(z|x,y): (mu, logvar), each (B, z_dim).
+
+        Derived in notebook 2, "The recognition network $q(z \mid x, y)$, by hand".
+        """
 
     @abstractmethod
     def prior(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        """Prior network p(z|x): (mu, logvar), each (B, z_dim)."""
+        r"""Prior network p(z|x): (mu, logvar), each (B, z_dim).
+
+        Derived in notebook 2, "The prior network $p(z \mid x)$, by hand".
+        """
 
     @abstractmethod
     def decode(self, z: Tensor, x: Tensor) -> Tensor:
-        """Generation network p(y|x,z): logits or mean, shaped like y."""
+        """Generation network p(y|x,z): logits or mean, shaped like y.
+
+        Derived in notebook 3, "The generation network, built by hand".
+        """
 
     @abstractmethod
     def expand_condition(self, x, num_samples: int) -> Tensor:
@@ -125,11 +136,17 @@ class BaseVAE(nn.Module, ABC):
     # --- shared machinery ----------------------------------------------------------
     @staticmethod
     def reparameterize(mu: Tensor, logvar: Tensor) -> Tensor:
-        """z = mu + sigma * eps with eps ~ N(0, I): a sample whose gradient flows to mu and logvar (notebook 2)."""
+        """z = mu + sigma * eps with eps ~ N(0, I): a sample whose gradient flows to mu and logvar.
+
+        Derived in notebook 2, "The reparameterisation trick".
+        """
         return mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
 
     def log_likelihood(self, decoded: Tensor, y: Tensor, mask: Tensor | None = None) -> Tensor:
-        """log p(y|x,z) per example, summed over the (masked) pixels (notebook 3)."""
+        """log p(y|x,z) per example, summed over the (masked) pixels.
+
+        Derived in notebook 3, "The two log-likelihoods, by hand".
+        """
         if decoded.shape != y.shape:
             raise ValueError(f"y has shape {tuple(y.shape)} but the model generates {tuple(decoded.shape)}.")
         if self.likelihood == "bernoulli":
@@ -137,11 +154,17 @@ class BaseVAE(nn.Module, ABC):
         return gaussian_log_likelihood(decoded, y, self.obs_logvar, mask)
 
     def mean_output(self, decoded: Tensor) -> Tensor:
-        """The mean of p(y|x,z): sigmoid of the logits, or the Gaussian mean itself."""
+        """The mean of p(y|x,z): sigmoid of the logits, or the Gaussian mean itself.
+
+        Taught in notebook 3, "What `decode` returns".
+        """
         return torch.sigmoid(decoded) if self.likelihood == "bernoulli" else decoded
 
     def forward(self, y: Tensor, x: Tensor) -> ForwardOutput:
-        """One pass of the CVAE: encode (y, x), sample z ~ q(z|x,y), decode (z, x)."""
+        """One pass of the CVAE: encode (y, x), sample z ~ q(z|x,y), decode (z, x).
+
+        Taught in notebook 4, "The reconstruction term: a sum over pixels".
+        """
         check_same_batch(y=y, x=x)
         mu, logvar = self.encode(y, x)
         prior_mu, prior_logvar = self.prior(x)
@@ -149,17 +172,22 @@ class BaseVAE(nn.Module, ABC):
         return ForwardOutput(self.decode(z, x), y, mu, logvar, prior_mu, prior_logvar, z)
 
     def loss_function(self, out: ForwardOutput, mask: Tensor | None = None, kl_weight: float = 1.0) -> dict[str, Tensor]:
-        """The negative CVAE bound in nats per example, its terms named as in the paper (notebook 4).
+        """The negative CVAE bound in nats per example, its terms named as in the paper.
 
         ``recon`` = -E_q[log p(y|x,z)], ``kl`` = KL(q(z|x,y) || p(z|x)), ``elbo`` = -(recon + kl)
         and ``loss`` = recon + kl_weight * kl (see :func:`cvae_utils.losses.elbo_terms`).
+
+        Derived in notebook 4, "The ELBO assembled".
         """
         log_likelihood = self.log_likelihood(out.decoded, out.y, mask)
         kl = kl_diag_gaussians(out.mu, out.logvar, out.prior_mu, out.prior_logvar)
         return elbo_terms(log_likelihood, kl, kl_weight)
 
     def objective(self, y: Tensor, x: Tensor, mask: Tensor | None = None, **kwargs) -> dict[str, Tensor]:
-        """The training objective by name (``objective="cvae" | "gsnn" | "hybrid"``); see losses."""
+        """The training objective by name (``objective="cvae" | "gsnn" | "hybrid"``); see losses.
+
+        Taught in notebook 4, "Two more objectives: the GSNN and the hybrid".
+        """
         return objective_terms(self, y, x, mask, **kwargs)
 
     def _device(self) -> torch.device:
@@ -175,10 +203,12 @@ class BaseVAE(nn.Module, ABC):
         eps: Tensor | None = None,
         generator: torch.Generator | None = None,
     ) -> Tensor:
-        """Draw y ~ p(y|x) (its mean given z): z = mu_p + temperature * sigma_p * eps, eps ~ N(0, I) (notebook 6).
+        """Draw y ~ p(y|x) (its mean given z): z = mu_p + temperature * sigma_p * eps, eps ~ N(0, I).
 
         ``x``: one condition (a label, or one image) used for every sample, or a batch of
         ``num_samples`` conditions. ``eps`` fixes the noise, shape (num_samples, z_dim).
+
+        Derived in notebook 6, "How `model.sample` draws a digit".
         """
         if temperature < 0:
             raise ValueError(f"temperature={temperature} must be >= 0 (0 gives the prior mean).")
@@ -195,7 +225,10 @@ class BaseVAE(nn.Module, ABC):
 
     @torch.no_grad()
     def generate(self, y: Tensor, x: Tensor, *, sample_z: bool = False) -> Tensor:
-        """Reconstruct y given x: decode the mean of q(z|x,y) (or a sample, ``sample_z=True``)."""
+        """Reconstruct y given x: decode the mean of q(z|x,y) (or a sample, ``sample_z=True``).
+
+        Taught in notebook 4, "Why the sum over pixels matters: the starting model's loss, trained".
+        """
         check_same_batch(y=y, x=x)
         with eval_mode(self):
             mu, logvar = self.encode(y, x)

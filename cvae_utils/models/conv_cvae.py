@@ -60,6 +60,8 @@ class ConditionalVAE(BaseVAE):
     at a bottleneck of at least 2 x 2 (then a batch of one image trains too): the default
     ``hidden_dims`` takes as many of the starting model's layers as fit, and ``hidden_dims``
     that would shrink the image to 1 pixel are refused.
+
+    Taught in notebook 3, "The starting model's convolutional decoder, fixed".
     """
 
     def __init__(

@@ -15,7 +15,7 @@ from .base import BaseVAE, as_shape, mlp, model_config, register_model
 
 @register_model
 class MLPCVAE(BaseVAE):
-    """A CVAE whose three networks are MLPs (notebooks 2 and 3 build them, notebook 5 trains one).
+    """A CVAE whose three networks are MLPs.
 
     The condition x is either a class label (``num_classes``) or an image of shape
     ``x_shape`` (e.g. the observed quadrants); y has shape ``y_shape``.
@@ -23,6 +23,8 @@ class MLPCVAE(BaseVAE):
     * recognition q(z|x,y): [y, x] -> hidden_dims -> (mu, logvar)
     * prior p(z|x): x -> hidden_dims -> (mu, logvar) when ``learned_prior``, else N(0, I)
     * generation p(y|x,z): [z, x] -> reversed(hidden_dims) -> y
+
+    Taught in notebook 2, "The same two networks in the library".
     """
 
     def __init__(

@@ -19,6 +19,8 @@ class BaselineNet(nn.Module):
 
     Trained by :func:`cvae_utils.train.fit` like the CVAEs: its ``objective`` is the
     negative Bernoulli log-likelihood of the (masked) target pixels, nats per example.
+
+    Taught in notebook 7, "The baseline, and why it blurs".
     """
 
     def __init__(self, x_shape: Sequence[int] = (1, 28, 28), y_shape: Sequence[int] | None = None,
@@ -62,6 +64,8 @@ class QuadrantCVAE(BaseVAE):
       the likelihood counts only the target pixels (the batch's mask).
 
     Trained with ``objective="cvae"``, ``"gsnn"`` or ``"hybrid"`` as the other models.
+
+    Taught in notebook 7, "The CVAE with the paper's recurrent connection".
     """
 
     def __init__(self, baseline: BaselineNet | None = None, *, img_shape: Sequence[int] = (1, 28, 28),
@@ -91,7 +95,10 @@ class QuadrantCVAE(BaseVAE):
         return self
 
     def fill_missing(self, x: Tensor) -> Tensor:
-        """x_hat: x with its unobserved pixels filled by the baseline's prediction, flat (B, D)."""
+        """x_hat: x with its unobserved pixels filled by the baseline's prediction, flat (B, D).
+
+        Derived in notebook 7, "The CVAE with the paper's recurrent connection".
+        """
         check_tensor("x", x, self.x_shape)
         flat = x.flatten(1)
         with torch.no_grad():
