@@ -79,10 +79,10 @@ def bernoulli_log_likelihood(logits: Tensor, y: Tensor, mask: Tensor | None = No
     if logits.shape != y.shape:
         raise ValueError(f"logits {tuple(logits.shape)} and y {tuple(y.shape)} must have the same shape.")
     mask = _expand_mask(mask, logits)
-    ll = -F.binary_cross_entropy_with_logits(logits, y.to(logits.dtype), reduction="none")
+    nll = F.binary_cross_entropy_with_logits(logits, y.to(logits.dtype), reduction="none")
     if mask is not None:
-        ll = ll * mask
-    return _sum_per_example(ll)
+        nll = nll * mask
+    return -_sum_per_example(nll)  # negated after the sum: one value per example, not per pixel
 
 
 def gaussian_log_likelihood(mean: Tensor, y: Tensor, logvar: Tensor | float = 0.0, mask: Tensor | None = None) -> Tensor:
