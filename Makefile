@@ -2,7 +2,9 @@
 # environment .venv on first use (torch from constraints.txt), so a fresh clone needs
 # nothing but Python 3.10+ and make.
 #   make lab      open the series in JupyterLab
-#   make test     every test: pytest over tests/ and nbval over every notebook (quick mode)
+#   make test     every test: ruff (lint and format, notebooks included), then pytest over tests/
+#                 and nbval over every notebook (quick mode)
+#   make lint     ruff alone; make format rewrites the files ruff would change
 #   make execute  run every notebook headless in full mode and store its outputs (NB=05 for one,
 #                 NB="05 06" for some); prints the time each took
 #   make bench    the throughput benchmark (prints one JSON line; BATCH=1024 for another batch size)
@@ -26,7 +28,7 @@ NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 EXECUTE_NOTEBOOKS = $(if $(strip $(NB)),$(filter $(foreach n,$(NB),notebooks/$(n)%),$(NOTEBOOKS)),$(NOTEBOOKS))
 EXECUTE_OPTIONS := --to notebook --execute --inplace --ExecutePreprocessor.kernel_name=python3 --ExecutePreprocessor.timeout=-1 --ExecutePreprocessor.record_timing=False --ExecutePreprocessor.store_widget_state=False
 
-.PHONY: lab test execute bench quadrants env clean
+.PHONY: lab test lint format execute bench quadrants env clean
 
 env: $(STAMP)
 
@@ -40,7 +42,15 @@ $(STAMP): pyproject.toml constraints.txt
 lab: $(STAMP)
 	$(VENV)/bin/jupyter lab notebooks/ $$([ "$$(id -u)" = 0 ] && echo --allow-root)
 
-test: $(STAMP)
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(STAMP)
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+test: lint
 	CVAE_QUICK=1 $(PY) -m pytest -v --durations=0
 
 execute: $(STAMP)

@@ -11,7 +11,9 @@ import os
 
 import pytest
 
-QUICK_ENV_VAR = "CVAE_QUICK"  # cvae_utils.config.QUICK_ENV_VAR; not imported here, so that this file loads without torch
+QUICK_ENV_VAR = (
+    "CVAE_QUICK"  # cvae_utils.config.QUICK_ENV_VAR; not imported here, so that this file loads without torch
+)
 QUICK_BEFORE = os.environ.get(QUICK_ENV_VAR)  # None: not set, so this file sets it
 os.environ.setdefault(QUICK_ENV_VAR, "1")
 
@@ -37,7 +39,7 @@ def pytest_addoption(parser):
     if missing:
         raise pytest.UsageError(
             f"the test extra is not installed (missing: {', '.join(missing)}). "
-            'Run the tests with `make test` (it sets up .venv with everything), or install it: '
+            "Run the tests with `make test` (it sets up .venv with everything), or install it: "
             'pip install -e ".[test]"'
         )
 

@@ -35,8 +35,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def import_revision(revision: str, folder: Path):
     """``cvae_utils`` as it was at ``revision``, imported as the package ``cvae_utils_old``."""
-    archive = subprocess.run(["git", "-C", str(ROOT), "archive", revision, "cvae_utils"], capture_output=True,
-                             check=True).stdout
+    archive = subprocess.run(
+        ["git", "-C", str(ROOT), "archive", revision, "cvae_utils"], capture_output=True, check=True
+    ).stdout
     with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
         tar.extractall(folder, filter="data")
     (folder / "cvae_utils").rename(folder / "cvae_utils_old")

@@ -53,7 +53,6 @@ from torch import Tensor
 import cvae_utils as cu
 import cvae_utils.models as cu_models
 
-
 # ----------------------------------------------------------------------------------
 # The two variants
 # ----------------------------------------------------------------------------------
@@ -115,8 +114,14 @@ def _sync(device: torch.device) -> None:
 def _summary(values: list[float], digits: int = 4) -> dict:
     q = statistics.quantiles(values, n=4, method="inclusive") if len(values) >= 2 else [values[0]] * 3
     r = lambda v: round(v, digits)  # noqa: E731
-    return {"median": r(statistics.median(values)), "q1": r(q[0]), "q3": r(q[2]),
-            "min": r(min(values)), "max": r(max(values)), "blocks": len(values)}
+    return {
+        "median": r(statistics.median(values)),
+        "q1": r(q[0]),
+        "q3": r(q[2]),
+        "min": r(min(values)),
+        "max": r(max(values)),
+        "blocks": len(values),
+    }
 
 
 def _clean_ratios(a: list[float], b: list[float], lower_is_better: bool, slack: float = 1.5) -> dict:
@@ -197,8 +202,9 @@ def checks(device: torch.device, batch: int) -> dict:
 # ----------------------------------------------------------------------------------
 
 
-def bench_likelihood(device: torch.device, batch: int, mask_kind: str, blocks: int, iters: int,
-                     budget_s: float) -> dict:
+def bench_likelihood(
+    device: torch.device, batch: int, mask_kind: str, blocks: int, iters: int, budget_s: float
+) -> dict:
     """Forward + backward of -mean(log-likelihood), ms per call; A/B blocks alternated."""
     logits, y, mask = _inputs(device, batch, mask_kind)
     logits.requires_grad_(True)
@@ -226,17 +232,26 @@ def bench_likelihood(device: torch.device, batch: int, mask_kind: str, blocks: i
     res = {n: _summary(t) for n, t in times.items()}
     ratios = [c / b for c, b in zip(times["custom"], times["bce"])]
     cpu_ratios = [c / b for c, b in zip(cpu["custom"], cpu["bce"])]
-    return {"kind": "likelihood", "device": str(device), "shape": [batch, 1, 28, 28], "dtype": "float32",
-            "mask": mask_kind, "unit": "ms per forward+backward", "iters_per_block": iters,
-            "custom": res["custom"], "bce": res["bce"],
-            "custom_over_bce_time": _summary(ratios, 3),
-            "custom_over_bce_cpu_time": _summary(cpu_ratios, 3),
-            "custom_over_bce_time_clean_pairs": _clean_ratios(times["custom"], times["bce"], True),
-            "per_block": {n: [round(v, 3) for v in t] for n, t in times.items()}}
+    return {
+        "kind": "likelihood",
+        "device": str(device),
+        "shape": [batch, 1, 28, 28],
+        "dtype": "float32",
+        "mask": mask_kind,
+        "unit": "ms per forward+backward",
+        "iters_per_block": iters,
+        "custom": res["custom"],
+        "bce": res["bce"],
+        "custom_over_bce_time": _summary(ratios, 3),
+        "custom_over_bce_cpu_time": _summary(cpu_ratios, 3),
+        "custom_over_bce_time_clean_pairs": _clean_ratios(times["custom"], times["bce"], True),
+        "per_block": {n: [round(v, 3) for v in t] for n, t in times.items()},
+    }
 
 
-def bench_train_step(device: torch.device, batch: int, blocks: int, steps: int, limit: int | None,
-                     budget_s: float) -> dict:
+def bench_train_step(
+    device: torch.device, batch: int, blocks: int, steps: int, limit: int | None, budget_s: float
+) -> dict:
     """Images/s of whole training steps of the label MLP CVAE, each variant swapped in; A/B blocks."""
     data = cu.load_mnist("train", device=device, limit=limit)
     states = {}
@@ -289,14 +304,21 @@ def bench_train_step(device: torch.device, batch: int, blocks: int, steps: int, 
     assert cu_models.bernoulli_log_likelihood is original
     ratios = [c / b for c, b in zip(rates["custom"], rates["bce"])]
     cpu_ratios = [b / c for c, b in zip(cpu["custom"], cpu["bce"])]
-    return {"kind": "train_step", "device": str(device), "batch": batch, "unit": "images/s",
-            "steps_per_block": steps, "custom": _summary(rates["custom"], 0), "bce": _summary(rates["bce"], 0),
-            "custom_over_bce_rate": _summary(ratios, 3),
-            "custom_over_bce_rate_by_cpu_time": _summary(cpu_ratios, 3),
-            "custom_over_bce_rate_clean_pairs": _clean_ratios(rates["custom"], rates["bce"], False),
-            "cpu_ms_per_step": {n: _summary(c, 2) for n, c in cpu.items()},
-            "last_loss": {k: round(v, 3) for k, v in last_loss.items()},
-            "per_block": {n: [round(v) for v in r] for n, r in rates.items()}}
+    return {
+        "kind": "train_step",
+        "device": str(device),
+        "batch": batch,
+        "unit": "images/s",
+        "steps_per_block": steps,
+        "custom": _summary(rates["custom"], 0),
+        "bce": _summary(rates["bce"], 0),
+        "custom_over_bce_rate": _summary(ratios, 3),
+        "custom_over_bce_rate_by_cpu_time": _summary(cpu_ratios, 3),
+        "custom_over_bce_rate_clean_pairs": _clean_ratios(rates["custom"], rates["bce"], False),
+        "cpu_ms_per_step": {n: _summary(c, 2) for n, c in cpu.items()},
+        "last_loss": {k: round(v, 3) for k, v in last_loss.items()},
+        "per_block": {n: [round(v) for v in r] for n, r in rates.items()},
+    }
 
 
 def main() -> None:
@@ -322,18 +344,37 @@ def main() -> None:
     # wall-clock budgets per measurement (seconds): past one, no new block starts (at least 4 run)
     ll_budget, tr_budget = (1.0, 2.0) if args.quick else (15.0, 60.0)
 
-    print(json.dumps({"kind": "env", "torch": torch.__version__, "python": platform.python_version(),
-                      "machine": platform.machine(), "threads": torch.get_num_threads(),
-                      "allocator_tuned": tuned, "quick": args.quick, "loadavg_start": os.getloadavg(),
-                      "cuda": torch.cuda.get_device_name() if torch.cuda.is_available() else None}), flush=True)
+    print(
+        json.dumps(
+            {
+                "kind": "env",
+                "torch": torch.__version__,
+                "python": platform.python_version(),
+                "machine": platform.machine(),
+                "threads": torch.get_num_threads(),
+                "allocator_tuned": tuned,
+                "quick": args.quick,
+                "loadavg_start": os.getloadavg(),
+                "cuda": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
+            }
+        ),
+        flush=True,
+    )
     t_start = time.perf_counter()
     for device in devices:
         print(json.dumps(checks(device, args.batch_size)), flush=True)
         for mask_kind in ("none", "bool", "float"):
-            print(json.dumps(bench_likelihood(device, args.batch_size, mask_kind, ll_blocks, ll_iters, ll_budget)), flush=True)
+            print(
+                json.dumps(bench_likelihood(device, args.batch_size, mask_kind, ll_blocks, ll_iters, ll_budget)),
+                flush=True,
+            )
         print(json.dumps(bench_train_step(device, args.batch_size, tr_blocks, tr_steps, limit, tr_budget)), flush=True)
-    print(json.dumps({"kind": "done", "seconds": round(time.perf_counter() - t_start, 1),
-                      "loadavg_end": os.getloadavg()}), flush=True)
+    print(
+        json.dumps(
+            {"kind": "done", "seconds": round(time.perf_counter() - t_start, 1), "loadavg_end": os.getloadavg()}
+        ),
+        flush=True,
+    )
 
 
 if __name__ == "__main__":

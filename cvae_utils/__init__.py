@@ -16,8 +16,15 @@ from importlib.metadata import PackageNotFoundError, version
 from . import exercises, quadrants  # cu.exercises.check_*: the checkers; cu.quadrants: notebook 7's task
 from .checkpoint import CheckpointError, load_model, read_checkpoint, save_checkpoint
 from .config import pick, quick_mode
-from .data import DataIntegrityError, MNISTSplit, TensorBatches, binarize_images, load_mnist, mnist_dataloader
-from .data import train_val_split
+from .data import (
+    DataIntegrityError,
+    MNISTSplit,
+    TensorBatches,
+    binarize_images,
+    load_mnist,
+    mnist_dataloader,
+    train_val_split,
+)
 from .losses import (
     bernoulli_log_likelihood,
     cvae_terms,
@@ -33,8 +40,16 @@ from .losses import (
     log_mean_exp,
     objective_terms,
 )
-from .models import MLPCVAE, BaselineNet, BaseVAE, ConditionalVAE, DigitClassifier, ForwardOutput, QuadrantCVAE
-from .models import build_model
+from .models import (
+    MLPCVAE,
+    BaselineNet,
+    BaseVAE,
+    ConditionalVAE,
+    DigitClassifier,
+    ForwardOutput,
+    QuadrantCVAE,
+    build_model,
+)
 from .plotting import image_grid, plot_history, show_images
 from .pretrained import load_pretrained
 from .quadrants import Quadrants, load_quadrant_model, split_quadrants

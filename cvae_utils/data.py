@@ -17,9 +17,9 @@ from __future__ import annotations
 import gzip
 import hashlib
 import os
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
 
 import torch
 from torch import Tensor
@@ -57,6 +57,7 @@ BINARIZE_METHODS = (None, "threshold", "sample")
 # Files: verify, unpack, fall back to torchvision's download
 # ----------------------------------------------------------------------------------
 
+
 def default_data_dir() -> Path:
     """Where MNIST lives: ``$CVAE_DATA_DIR``, else the repository's ``data/``, else a cache.
 
@@ -81,8 +82,10 @@ def _raw_is_valid(path: Path, md5: str) -> bool:
 
 
 def _unpack(gz_path: Path, raw_path: Path, md5: str) -> None:
-    remedy = (f"Restore the file from the repository (git checkout -- {gz_path.name}) "
-              "or delete it so that torchvision downloads MNIST instead.")
+    remedy = (
+        f"Restore the file from the repository (git checkout -- {gz_path.name}) "
+        "or delete it so that torchvision downloads MNIST instead."
+    )
     try:
         with atomic_write(raw_path) as dst, gzip.open(gz_path, "rb") as src:
             digest = hashlib.md5()
@@ -172,7 +175,7 @@ class MNISTSplit:
     def __len__(self) -> int:
         return len(self.labels)
 
-    def to(self, device: torch.device | str) -> "MNISTSplit":
+    def to(self, device: torch.device | str) -> MNISTSplit:
         return MNISTSplit(self.images.to(device), self.labels.to(device))
 
 

@@ -15,8 +15,9 @@ import hashlib
 import json
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Iterator
+from typing import IO
 
 CACHE_DIR_ENV_VAR = "CVAE_CACHE_DIR"
 MANIFEST_NAME = "MANIFEST.json"
@@ -130,7 +131,10 @@ def file_problem(directory: str | os.PathLike, filename: str) -> str | None:
 
 
 def verified_file(directory: str | os.PathLike, filename: str, remedy: str = "") -> Path:
-    """The path of ``filename`` in ``directory`` if its SHA-256 matches the manifest, else :class:`DataIntegrityError`."""
+    """The path of ``filename`` in ``directory`` if its SHA-256 matches the manifest.
+
+    Otherwise a :class:`DataIntegrityError` that says what is wrong, followed by ``remedy``.
+    """
     problem = file_problem(directory, filename)
     if problem is not None:
         raise DataIntegrityError(f"{problem}. {remedy}".strip())

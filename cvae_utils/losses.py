@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import math
-from typing import Iterable
+from collections.abc import Iterable
 
 import torch
 import torch.nn.functional as F
@@ -85,7 +85,9 @@ def bernoulli_log_likelihood(logits: Tensor, y: Tensor, mask: Tensor | None = No
     return -_sum_per_example(nll)  # negated after the sum: one value per example, not per pixel
 
 
-def gaussian_log_likelihood(mean: Tensor, y: Tensor, logvar: Tensor | float = 0.0, mask: Tensor | None = None) -> Tensor:
+def gaussian_log_likelihood(
+    mean: Tensor, y: Tensor, logvar: Tensor | float = 0.0, mask: Tensor | None = None
+) -> Tensor:
     """log N(y; mean, e^logvar) per pixel, summed over pixels, one value per example.
 
     Derived in notebook 3, "The two log-likelihoods, by hand".
@@ -186,7 +188,13 @@ OBJECTIVES = ("cvae", "gsnn", "hybrid")
 
 
 def objective_terms(
-    model, y: Tensor, x: Tensor, mask: Tensor | None = None, *, objective: str = "cvae", alpha: float = 0.5,
+    model,
+    y: Tensor,
+    x: Tensor,
+    mask: Tensor | None = None,
+    *,
+    objective: str = "cvae",
+    alpha: float = 0.5,
     kl_weight: float = 1.0,
 ) -> dict[str, Tensor]:
     """Dispatch to :func:`cvae_terms`, :func:`gsnn_terms` or :func:`hybrid_terms` by name.
@@ -213,7 +221,12 @@ def _repeat(t: Tensor, s: int) -> Tensor:
 
 @torch.no_grad()
 def importance_sampled_log_likelihood(
-    model, y: Tensor, x: Tensor, mask: Tensor | None = None, num_samples: int = 100, max_rows: int = 8192,
+    model,
+    y: Tensor,
+    x: Tensor,
+    mask: Tensor | None = None,
+    num_samples: int = 100,
+    max_rows: int = 8192,
     proposal: str = "recognition",
 ) -> Tensor:
     """Estimate log p(y|x) per example (Sec. 5.1 of the paper), in nats.
@@ -274,8 +287,9 @@ def _importance_sampled(model, y, x, mask, num_samples: int, max_rows: int, prop
 
 
 @torch.no_grad()
-def evaluate_log_likelihood(model, batches: Iterable, num_samples: int = 100, max_rows: int = 8192,
-                            proposal: str = "recognition") -> float:
+def evaluate_log_likelihood(
+    model, batches: Iterable, num_samples: int = 100, max_rows: int = 8192, proposal: str = "recognition"
+) -> float:
     """Mean importance-sampled log p(y|x) over every example of ``batches`` (nats per example).
 
     ``batches`` yields ``(y, x)`` or ``(y, x, mask)``, as :func:`cvae_utils.train.fit` takes;

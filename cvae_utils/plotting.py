@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import Tensor
@@ -27,8 +27,9 @@ def image_grid(images: Tensor, nrow: int = 10, padding: int = 2, fill_value: flo
     return grid.permute(1, 2, 0)
 
 
-def show_images(images: Tensor, nrow: int = 10, title: str | None = None, ax=None, figsize=None,
-                fill_value: float | None = None):
+def show_images(
+    images: Tensor, nrow: int = 10, title: str | None = None, ax=None, figsize=None, fill_value: float | None = None
+):
     """Draw a grid of images on ``ax`` (a new figure if None) and return the axes."""
     import matplotlib.pyplot as plt
 
@@ -51,8 +52,13 @@ def plot_history(history, terms: Sequence[str] | None = None, axes=None):
     keys = history.keys()
     if terms is None:
         terms = [t for t in ("loss", "recon", "kl", "gsnn_recon") if f"train_{t}" in keys]
-    labels = {"loss": "objective (nats)", "recon": "reconstruction -E[log p(y|x,z)]",
-              "kl": "KL(q(z|x,y) || p(z|x))", "gsnn_recon": "GSNN -E_p[log p(y|x,z)]", "elbo": "ELBO"}
+    labels = {
+        "loss": "objective (nats)",
+        "recon": "reconstruction -E[log p(y|x,z)]",
+        "kl": "KL(q(z|x,y) || p(z|x))",
+        "gsnn_recon": "GSNN -E_p[log p(y|x,z)]",
+        "elbo": "ELBO",
+    }
     if axes is None:
         _, axes = plt.subplots(1, len(terms), figsize=(4 * len(terms), 3), squeeze=False)
         axes = axes[0]

@@ -50,7 +50,9 @@ def pretrained_figures(name: str) -> dict:
     _check_name(name)
     entry = read_manifest(PRETRAINED_DIR).get("files", {}).get(f"{name}.pt") if PRETRAINED_DIR else None
     if entry is None:
-        raise KeyError(f"no shipped weights of {name!r} are recorded here (they ship with the repository's data/pretrained).")
+        raise KeyError(
+            f"no shipped weights of {name!r} are recorded here (they ship with the repository's data/pretrained)."
+        )
     return entry["figures"]
 
 

@@ -79,9 +79,7 @@ def split_quadrants(images: Tensor, num_observed: int, fill: float = QUADRANT_FI
     Taught in notebook 7, "The task: x, y and the mask".
     """
     if images.dim() != 4 or not images.is_floating_point():
-        raise ValueError(
-            f"images must be a float tensor (N, C, H, W); got {tuple(images.shape)} of {images.dtype}."
-        )
+        raise ValueError(f"images must be a float tensor (N, C, H, W); got {tuple(images.shape)} of {images.dtype}.")
     observed = quadrant_mask(num_observed, images.shape[-2], images.shape[-1], images.device).expand_as(images)
     fill_t = torch.tensor(fill, dtype=images.dtype, device=images.device)
     x = torch.where(observed, images, fill_t)
@@ -176,8 +174,9 @@ def build(kind: str, settings: Settings, baseline: BaselineNet | None = None):
         return BaselineNet(hidden_dims=settings.hidden_dims)
     if kind not in MODELS:
         raise ValueError(f"model {kind!r} is not one of {MODELS}.")
-    return QuadrantCVAE(baseline, z_dim=settings.z_dim, hidden_dims=settings.hidden_dims,
-                        baseline_hidden_dims=settings.hidden_dims)
+    return QuadrantCVAE(
+        baseline, z_dim=settings.z_dim, hidden_dims=settings.hidden_dims, baseline_hidden_dims=settings.hidden_dims
+    )
 
 
 @torch.no_grad()
@@ -216,8 +215,10 @@ def completions(model: QuadrantCVAE, x: Tensor, num_samples: int, generator: tor
 # ----------------------------------------------------------------------------------
 
 QUADRANTS_DIR = shipped_dir("quadrants")  # None outside a clone of the repository
-REBUILD = ("Rebuild the shipped weights with `python -m cvae_utils.experiments.quadrants run` (about half an hour "
-           "on a 2-core CPU), or restore them with `git checkout -- data/quadrants`.")
+REBUILD = (
+    "Rebuild the shipped weights with `python -m cvae_utils.experiments.quadrants run` (about half an hour "
+    "on a 2-core CPU), or restore them with `git checkout -- data/quadrants`."
+)
 
 
 def weights_name(kind: str, num_observed: int) -> str:
@@ -234,7 +235,9 @@ def load_quadrant_model(kind: str, num_observed: int, device=None, directory: st
     from .utils import get_device
 
     if kind not in MODELS or num_observed not in COLUMNS:
-        raise ValueError(f"ask for a model in {MODELS} and 1, 2 or 3 observed quadrants; got {kind!r}, {num_observed!r}.")
+        raise ValueError(
+            f"ask for a model in {MODELS} and 1, 2 or 3 observed quadrants; got {kind!r}, {num_observed!r}."
+        )
     directory = Path(directory) if directory is not None else QUADRANTS_DIR
     if directory is None:
         raise DataIntegrityError(f"the quadrant weights ship with the repository's data/quadrants. {REBUILD}")
@@ -253,6 +256,7 @@ def load_quadrant_model(kind: str, num_observed: int, device=None, directory: st
     model = QuadrantCVAE(baseline, **ckpt["config"]["kwargs"])
     missing, unexpected = model.load_state_dict(ckpt["state_dict"], strict=False)
     if unexpected or any(not k.startswith("baseline.") for k in missing):
-        raise ValueError(f"{kind}_q{num_observed}: the weights do not fit the model (missing {missing}, "
-                         f"unexpected {unexpected}).")
+        raise ValueError(
+            f"{kind}_q{num_observed}: the weights do not fit the model (missing {missing}, unexpected {unexpected})."
+        )
     return model.to(device).eval()

@@ -7,7 +7,7 @@ directly; :func:`sampler_widget` only wires ipywidgets controls to it.
 
 from __future__ import annotations
 
-from typing import Iterable, Mapping
+from collections.abc import Iterable, Mapping
 
 import torch
 from torch import Tensor
@@ -113,8 +113,11 @@ def latent_usage(model: BaseVAE, batches: Iterable, max_batches: int | None = No
             mu_q, lv_q = model.encode(y, x)
             mu_p, lv_p = model.prior(x)
             # the per-dimension KL: the closed form with each dimension as its own "example"
-            per_dim = kl_diag_gaussians(mu_q.reshape(-1, 1), lv_q.reshape(-1, 1), mu_p.reshape(-1, 1),
-                                        lv_p.reshape(-1, 1)).view(len(y), -1).sum(0)
+            per_dim = (
+                kl_diag_gaussians(mu_q.reshape(-1, 1), lv_q.reshape(-1, 1), mu_p.reshape(-1, 1), lv_p.reshape(-1, 1))
+                .view(len(y), -1)
+                .sum(0)
+            )
             total = per_dim if total is None else total + per_dim
             count += len(y)
     if not count:
@@ -123,8 +126,9 @@ def latent_usage(model: BaseVAE, batches: Iterable, max_batches: int | None = No
 
 
 @torch.no_grad()
-def conditional_accuracy(model: BaseVAE, classifier, num_per_digit: int = 100, *, temperature: float = 1.0,
-                         seed: int = 0) -> dict:
+def conditional_accuracy(
+    model: BaseVAE, classifier, num_per_digit: int = 100, *, temperature: float = 1.0, seed: int = 0
+) -> dict:
     """Share of generated digits that ``classifier`` labels as the digit asked for.
 
     Draws ``num_per_digit`` samples for each of the model's ``num_classes`` classes from p(y|x) and returns
@@ -151,8 +155,9 @@ def _num_classes(model: BaseVAE) -> int:
     return int(num_classes)
 
 
-def sampler_widget(model: BaseVAE, dims: Iterable[int], *, num_samples: int = 8, slider_range: float = 3.0,
-                   figsize=(10, 1.6)):
+def sampler_widget(
+    model: BaseVAE, dims: Iterable[int], *, num_samples: int = 8, slider_range: float = 3.0, figsize=(10, 1.6)
+):
     """An ipywidgets sampler: digit, sliders for ``dims`` of z, temperature, seed and a resample button.
 
     Core ipywidgets and inline matplotlib only, so it works in JupyterLab and on Colab.
@@ -166,12 +171,18 @@ def sampler_widget(model: BaseVAE, dims: Iterable[int], *, num_samples: int = 8,
     import matplotlib.pyplot as plt
 
     dims = [int(d) for d in dims]
-    digit = widgets.ToggleButtons(options=list(range(_num_classes(model))), value=0, description="digit",
-                                  style={"button_width": "32px"})
-    sliders = {d: widgets.FloatSlider(value=0.0, min=-slider_range, max=slider_range, step=0.1,
-                                      description=f"z[{d}]", continuous_update=False) for d in dims}
-    temperature = widgets.FloatSlider(value=1.0, min=0.0, max=2.0, step=0.05, description="temperature",
-                                      continuous_update=False)
+    digit = widgets.ToggleButtons(
+        options=list(range(_num_classes(model))), value=0, description="digit", style={"button_width": "32px"}
+    )
+    sliders = {
+        d: widgets.FloatSlider(
+            value=0.0, min=-slider_range, max=slider_range, step=0.1, description=f"z[{d}]", continuous_update=False
+        )
+        for d in dims
+    }
+    temperature = widgets.FloatSlider(
+        value=1.0, min=0.0, max=2.0, step=0.05, description="temperature", continuous_update=False
+    )
     seed = widgets.IntText(value=0, description="seed")
     resample = widgets.Button(description="resample", icon="refresh", tooltip="new noise for the other dimensions")
     use_sliders = widgets.Checkbox(value=True, description="use the z sliders")
@@ -179,8 +190,9 @@ def sampler_widget(model: BaseVAE, dims: Iterable[int], *, num_samples: int = 8,
 
     def render():
         values = {d: s.value for d, s in sliders.items()} if use_sliders.value else {}
-        images = render_samples(model, digit.value, values, temperature=temperature.value, seed=seed.value,
-                                num_samples=num_samples)
+        images = render_samples(
+            model, digit.value, values, temperature=temperature.value, seed=seed.value, num_samples=num_samples
+        )
         with out:
             out.clear_output(wait=True)
             fig, ax = plt.subplots(figsize=figsize)
@@ -194,10 +206,18 @@ def sampler_widget(model: BaseVAE, dims: Iterable[int], *, num_samples: int = 8,
     for control in (digit, temperature, seed, use_sliders, *sliders.values()):
         control.observe(lambda change: render(), names="value")
     resample.on_click(on_resample)
-    box = widgets.VBox([digit, widgets.HBox([temperature, seed, resample]), use_sliders,
-                        widgets.VBox(list(sliders.values())), out])
+    box = widgets.VBox(
+        [digit, widgets.HBox([temperature, seed, resample]), use_sliders, widgets.VBox(list(sliders.values())), out]
+    )
     box.render = render
-    box.controls = {"digit": digit, "temperature": temperature, "seed": seed, "resample": resample,
-                    "use_sliders": use_sliders, "sliders": sliders, "output": out}
+    box.controls = {
+        "digit": digit,
+        "temperature": temperature,
+        "seed": seed,
+        "resample": resample,
+        "use_sliders": use_sliders,
+        "sliders": sliders,
+        "output": out,
+    }
     render()
     return box

@@ -42,8 +42,10 @@ class LinearGaussianCVAE(BaseVAE):
         self.C, self.D = param(y_dim, z), param(y_dim, x_dim)
         self.E, self.F, self.e = param(z, y_dim, scale=0.3), param(z, x_dim, scale=0.3), param(z, scale=0.1)
         self.q_logvar = param(z, scale=0.3)
-        self.config = {"name": type(self).__name__,
-                       "kwargs": dict(x_dim=self.x_dim, y_dim=self.y_dim, z_dim=z, obs_std=float(obs_std), seed=seed)}
+        self.config = {
+            "name": type(self).__name__,
+            "kwargs": dict(x_dim=self.x_dim, y_dim=self.y_dim, z_dim=z, obs_std=float(obs_std), seed=seed),
+        }
 
     # --- the three networks ----------------------------------------------------------
     def encode(self, y: Tensor, x: Tensor) -> tuple[Tensor, Tensor]:
@@ -97,7 +99,7 @@ class LinearGaussianCVAE(BaseVAE):
         return MultivariateNormal(mean, covariance_matrix=cov)
 
     @torch.no_grad()
-    def match_posterior(self) -> "LinearGaussianCVAE":
+    def match_posterior(self) -> LinearGaussianCVAE:
         """Set q(z|x,y) to the best it can be: the true posterior's mean, exactly, and the
         diagonal variances 1 / diag(posterior precision) that minimise KL(q || p(z|x,y)).
         Returns the model (the gap left is the posterior's correlation, which a diagonal q lacks).
@@ -146,5 +148,7 @@ class LinearGaussianCVAE(BaseVAE):
         x = torch.randn(num, self.x_dim, generator=g, dtype=self.C.dtype)
         mu_p, logvar_p = self.prior(x)
         z = mu_p + torch.exp(0.5 * logvar_p) * torch.randn(mu_p.shape, generator=g, dtype=self.C.dtype)
-        y = self.decode(z, x) + math.sqrt(self._obs_var()) * torch.randn(num, self.y_dim, generator=g, dtype=self.C.dtype)
+        y = self.decode(z, x) + math.sqrt(self._obs_var()) * torch.randn(
+            num, self.y_dim, generator=g, dtype=self.C.dtype
+        )
         return y, x

@@ -12,7 +12,7 @@ import contextlib
 import os
 import time
 from collections import defaultdict
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 import torch
 from torch import nn
@@ -122,8 +122,9 @@ class TrainingDiverged(RuntimeError):
     """The training loss became NaN or infinite; the model keeps the weights of its last good epoch."""
 
 
-def _fit_settings(optimizer, objective: str, alpha: float, kl_warmup_epochs: float, grad_clip, patience,
-                  monitor: str) -> dict:
+def _fit_settings(
+    optimizer, objective: str, alpha: float, kl_warmup_epochs: float, grad_clip, patience, monitor: str
+) -> dict:
     """What a resumed run must share with the run that wrote the checkpoint."""
     return {
         "optimizer": type(optimizer).__name__,
@@ -248,8 +249,9 @@ def fit(
 
     objective_kwargs = {"objective": objective, "alpha": alpha}
     steps = max(1, len(train_batches)) if hasattr(train_batches, "__len__") else None
-    epochs = tqdm(range(start_epoch, num_epochs), desc="training", initial=start_epoch, total=num_epochs,
-                  disable=not progress)
+    epochs = tqdm(
+        range(start_epoch, num_epochs), desc="training", initial=start_epoch, total=num_epochs, disable=not progress
+    )
     checked = False  # the first batch is validated in full, the rest run trusted
     for epoch in epochs:
         model.train()
@@ -285,9 +287,12 @@ def fit(
             model.load_state_dict(good_state)
             raise TrainingDiverged(
                 f"the training loss became NaN or infinite at epoch {epoch + 1}, step {int(first_bad_step) + 1}. "
-                + ("The model keeps the weights it had before training" if epoch == 0 else
-                   f"The model keeps the weights it had after epoch {epoch}"
-                   + (f", as saved in {checkpoint_path}" if checkpoint_path is not None else ""))
+                + (
+                    "The model keeps the weights it had before training"
+                    if epoch == 0
+                    else f"The model keeps the weights it had after epoch {epoch}"
+                    + (f", as saved in {checkpoint_path}" if checkpoint_path is not None else "")
+                )
                 + f". Check the learning rate (lr={settings['lr']:g}; try 10 times smaller), clip gradients "
                 "(grad_clip=...), warm up the KL (kl_warmup_epochs=...) and look for NaN or extreme values in the data."
             )
@@ -308,8 +313,13 @@ def fit(
             else:
                 stale += 1
         if checkpoint_path is not None:
-            extra = {"optimizer": optimizer.state_dict(), "epoch": epoch + 1, "history": history.records,
-                     "rng": _rng_state(), "fit_settings": settings}
+            extra = {
+                "optimizer": optimizer.state_dict(),
+                "epoch": epoch + 1,
+                "history": history.records,
+                "rng": _rng_state(),
+                "fit_settings": settings,
+            }
             if hasattr(train_batches, "state_dict"):
                 extra["batches"] = train_batches.state_dict()
             if patience is not None:

@@ -7,7 +7,7 @@ import ctypes
 import ctypes.util
 import random
 import sys
-from typing import Iterator
+from collections.abc import Iterator
 
 import torch
 from torch import nn

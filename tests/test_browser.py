@@ -52,10 +52,13 @@ RUN_ALL_S = 600  # every cell executed (quick mode: about 30 s here)
 REDRAW_S = 120  # the widget's image redrawn after a change
 POLL_S = 0.25
 
-INSTALL_PLAYWRIGHT = ('pip install -e ".[browser]"  (or: pip install playwright; do not run '
-                      '`playwright install`: the test uses the system Chromium)')
-INSTALL_CHROMIUM = ("apt-get install chromium  (Debian's package, as root or with sudo; or set "
-                    "CVAE_CHROMIUM=/path/to/chromium)")
+INSTALL_PLAYWRIGHT = (
+    'pip install -e ".[browser]"  (or: pip install playwright; do not run '
+    "`playwright install`: the test uses the system Chromium)"
+)
+INSTALL_CHROMIUM = (
+    "apt-get install chromium  (Debian's package, as root or with sudo; or set CVAE_CHROMIUM=/path/to/chromium)"
+)
 
 # The sampler widget of notebook 6 (cu.sampler_widget): the VBox whose first child is the
 # digit's ToggleButtons; the samples are the PNG inside its Output widget.
@@ -99,8 +102,11 @@ def browser():
         _missing("the Python package playwright is not installed", INSTALL_PLAYWRIGHT)
     executable = _chromium()
     if executable is None:
-        where = (f"CVAE_CHROMIUM={os.environ['CVAE_CHROMIUM']} is not an executable" if os.environ.get("CVAE_CHROMIUM")
-                 else "no `chromium` or `chromium-browser` on PATH")
+        where = (
+            f"CVAE_CHROMIUM={os.environ['CVAE_CHROMIUM']} is not an executable"
+            if os.environ.get("CVAE_CHROMIUM")
+            else "no `chromium` or `chromium-browser` on PATH"
+        )
         _missing(f"Chromium is missing ({where})", INSTALL_CHROMIUM)
     try:
         import jupyterlab  # noqa: F401
@@ -110,8 +116,8 @@ def browser():
         # --no-sandbox: Chromium's sandbox refuses to run as root and needs user namespaces,
         # which containers often lack; the page is our own local server.
         chromium = playwright.chromium.launch(
-            executable_path=executable, headless=True,
-            args=["--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"])
+            executable_path=executable, headless=True, args=["--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"]
+        )
         try:
             yield chromium
         finally:
@@ -157,8 +163,9 @@ class Lab:
         self.base = f"http://127.0.0.1:{port}"
 
     def api(self, path: str, method: str = "GET"):
-        request = urllib.request.Request(f"{self.base}{path}", method=method,
-                                         headers={"Authorization": f"token {self.token}"})
+        request = urllib.request.Request(
+            f"{self.base}{path}", method=method, headers={"Authorization": f"token {self.token}"}
+        )
         with urllib.request.urlopen(request, timeout=10) as response:
             body = response.read()
         return json.loads(body) if body else None
@@ -184,8 +191,10 @@ def lab(tmp_path_factory):
     # No autosave (the copy is thrown away anyway), no news or update checks (their
     # notification would sit over the page), and every cell in the DOM (no windowing).
     _write_json(settings / "docmanager-extension" / "plugin.jupyterlab-settings", {"autosave": False})
-    _write_json(settings / "apputils-extension" / "notification.jupyterlab-settings",
-                {"fetchNews": "false", "checkForUpdates": False})
+    _write_json(
+        settings / "apputils-extension" / "notification.jupyterlab-settings",
+        {"fetchNews": "false", "checkForUpdates": False},
+    )
     _write_json(settings / "notebook-extension" / "tracker.jupyterlab-settings", {"windowingMode": "none"})
 
     port, token = _free_port(), secrets.token_hex(16)
@@ -193,31 +202,45 @@ def lab(tmp_path_factory):
     env.setdefault("CVAE_QUICK", "1")  # read by the kernel (cvae_utils.config) for the quick run
     env["JUPYTER_CONFIG_DIR"] = str(home / "config")  # ignore the user's own Jupyter config
     env["JUPYTER_RUNTIME_DIR"] = str(home / "runtime")
-    command = [sys.executable, "-m", "jupyterlab", "--no-browser", f"--port={port}",
-               "--ServerApp.ip=127.0.0.1", "--ServerApp.port_retries=0", f"--ServerApp.token={token}",
-               f"--ServerApp.root_dir={root_dir}", f"--LabApp.user_settings_dir={home / 'user-settings'}",
-               f"--LabApp.workspaces_dir={home / 'workspaces'}"]
+    command = [
+        sys.executable,
+        "-m",
+        "jupyterlab",
+        "--no-browser",
+        f"--port={port}",
+        "--ServerApp.ip=127.0.0.1",
+        "--ServerApp.port_retries=0",
+        f"--ServerApp.token={token}",
+        f"--ServerApp.root_dir={root_dir}",
+        f"--LabApp.user_settings_dir={home / 'user-settings'}",
+        f"--LabApp.workspaces_dir={home / 'workspaces'}",
+    ]
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         command.append("--allow-root")
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     log = ARTIFACTS / "jupyter-server.log"
     with open(log, "wb") as log_file:
-        process = subprocess.Popen(command, env=env, cwd=root_dir, stdout=log_file, stderr=subprocess.STDOUT,
-                                   stdin=subprocess.DEVNULL)
+        process = subprocess.Popen(
+            command, env=env, cwd=root_dir, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+        )
     server = Lab(port, token, process, log)
     try:
         deadline = time.monotonic() + SERVER_START_S
         while True:
             if process.poll() is not None:
-                pytest.fail(f"JupyterLab exited with code {process.returncode} before answering:\n"
-                            f"{server.log_tail()}", pytrace=False)
+                pytest.fail(
+                    f"JupyterLab exited with code {process.returncode} before answering:\n{server.log_tail()}",
+                    pytrace=False,
+                )
             try:
                 server.api("/api/status")
                 break
             except (urllib.error.URLError, ConnectionError, OSError):
                 if time.monotonic() > deadline:
-                    pytest.fail(f"JupyterLab did not answer on port {port} within {SERVER_START_S} s:\n"
-                                f"{server.log_tail()}", pytrace=False)
+                    pytest.fail(
+                        f"JupyterLab did not answer on port {port} within {SERVER_START_S} s:\n{server.log_tail()}",
+                        pytrace=False,
+                    )
                 time.sleep(POLL_S)
         yield server
     finally:
@@ -256,8 +279,11 @@ def _wait(condition, timeout: float, what: str, lab: Lab, page=None):
             pytest.fail(f"JupyterLab exited while waiting for {what}:\n{lab.log_tail()}", pytrace=False)
         if time.monotonic() > deadline:
             status = page.locator(".jp-StatusBar-Widget").first.inner_text() if page is not None else ""
-            pytest.fail(f"timed out after {timeout} s waiting for {what} (status bar: {status!r}); "
-                        f"server log:\n{lab.log_tail()}", pytrace=False)
+            pytest.fail(
+                f"timed out after {timeout} s waiting for {what} (status bar: {status!r}); "
+                f"server log:\n{lab.log_tail()}",
+                pytrace=False,
+            )
         time.sleep(POLL_S)
 
 
@@ -290,8 +316,10 @@ def _run_finished(lab: Lab, page):
 
 
 def _image(page) -> str | None:
-    return page.evaluate(f"() => {{ const i = document.querySelector({IMAGE!r}); "
-                         f"return i && i.complete && i.naturalWidth > 0 ? i.src : null; }}")
+    return page.evaluate(
+        f"() => {{ const i = document.querySelector({IMAGE!r}); "
+        f"return i && i.complete && i.naturalWidth > 0 ? i.src : null; }}"
+    )
 
 
 def _wait_for_redraw(lab: Lab, page, old_src: str, what: str) -> str:
@@ -349,8 +377,13 @@ def test_sampler_widget_redraws_in_jupyterlab(browser, lab, capsys):
         page.goto(f"{lab.base}/lab/tree/{NOTEBOOK.name}?token={lab.token}", timeout=PAGE_LOAD_S * 1000)
         page.locator(".jp-NotebookPanel .jp-CodeCell").first.wait_for(timeout=PAGE_LOAD_S * 1000)
         code_cells = sum(c["cell_type"] == "code" for c in json.loads(NOTEBOOK.read_text())["cells"])
-        _wait(lambda: len(page.evaluate(PROMPTS_JS)) == code_cells, PAGE_LOAD_S,
-              f"the prompts of all {code_cells} code cells", lab, page)
+        _wait(
+            lambda: len(page.evaluate(PROMPTS_JS)) == code_cells,
+            PAGE_LOAD_S,
+            f"the prompts of all {code_cells} code cells",
+            lab,
+            page,
+        )
         _wait(lambda: _kernel_idle(lab, page), KERNEL_READY_S, "the kernel to start", lab, page)
 
         # 2. Run > Run All Cells, and wait until every cell has run.
@@ -359,7 +392,8 @@ def test_sampler_widget_redraws_in_jupyterlab(browser, lab, capsys):
         run = _wait(lambda: _run_finished(lab, page), RUN_ALL_S, "Run All Cells to finish", lab, page)
         errors = page.evaluate(ERRORS_JS)
         assert run["done"] == run["cells"] and not errors, (
-            f"{run['cells'] - run['done']} of {run['cells']} cells did not run; errors: {errors}")
+            f"{run['cells'] - run['done']} of {run['cells']} cells did not run; errors: {errors}"
+        )
 
         # 3. The widget, drawn for digit 0 with every slider at 0.
         widget = page.locator(WIDGET)
@@ -407,8 +441,12 @@ def test_sampler_widget_redraws_in_jupyterlab(browser, lab, capsys):
     finally:
         context.close()
         with capsys.disabled():
-            print(f"\n[browser test] {time.monotonic() - started:.1f} s in the browser; screenshots and the "
-                  f"server log in {ARTIFACTS}: {', '.join(p.name for p in shots)}")
+            print(
+                f"\n[browser test] {time.monotonic() - started:.1f} s in the browser; screenshots and the "
+                f"server log in {ARTIFACTS}: {', '.join(p.name for p in shots)}"
+            )
     with capsys.disabled():
-        print(f"[browser test] {run['cells']} cells run; pixels changed: digit 0 -> 3: {digit_changed}, "
-              f"{label} 0 -> 1: {slider_changed} (of {area})")
+        print(
+            f"[browser test] {run['cells']} cells run; pixels changed: digit 0 -> 3: {digit_changed}, "
+            f"{label} 0 -> 1: {slider_changed} (of {area})"
+        )

@@ -8,7 +8,6 @@ which has torch but not this project.
 import os
 import shutil
 import subprocess
-import sys
 import sysconfig
 import venv
 from pathlib import Path
@@ -23,8 +22,12 @@ ROOT = Path(__file__).resolve().parents[1]
 def _fresh_env(path: Path) -> Path:
     venv.create(path, with_pip=True)
     py = path / "bin" / "python"
-    purelib = subprocess.run([str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                             capture_output=True, text=True, check=True).stdout.strip()
+    purelib = subprocess.run(
+        [str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
     Path(purelib, "_outer_site.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
     return py
 

@@ -10,7 +10,9 @@ import cvae_utils as cu
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.mark.parametrize("value,expected", [("1", True), ("true", True), ("YES", True), ("0", False), ("", False), ("off", False)])
+@pytest.mark.parametrize(
+    "value,expected", [("1", True), ("true", True), ("YES", True), ("0", False), ("", False), ("off", False)]
+)
 def test_quick_mode_values(monkeypatch, value, expected):
     monkeypatch.setenv(cu.config.QUICK_ENV_VAR, value)
     assert cu.quick_mode() is expected
@@ -36,8 +38,12 @@ def test_switch_is_read_in_one_place():
 
     reads = re.compile(r"(getenv|environ\.get|environ\[)\s*\(?\s*(QUICK_ENV_VAR|[\"']CVAE_QUICK)")
     root = Path(cu.__file__).resolve().parents[1]
-    files = [*root.joinpath("cvae_utils").glob("*.py"), *root.joinpath("benchmarks").glob("*.py"),
-             *root.joinpath("tools").glob("*.py"), *root.joinpath("notebooks").glob("*.ipynb")]
+    files = [
+        *root.joinpath("cvae_utils").glob("*.py"),
+        *root.joinpath("benchmarks").glob("*.py"),
+        *root.joinpath("tools").glob("*.py"),
+        *root.joinpath("notebooks").glob("*.ipynb"),
+    ]
     readers = sorted(p.name for p in files if reads.search(p.read_text()) and p.name != "config.py")
     assert readers == []
     assert reads.search(root.joinpath("cvae_utils", "config.py").read_text())
@@ -65,16 +71,24 @@ def test_pytest_runs_in_quick_mode_unless_told_otherwise(pytestconfig):
     print(f"[{cu.config.QUICK_ENV_VAR}={value} quick_mode={cu.quick_mode()}]")
 
 
-@pytest.mark.parametrize("before,expected", [(None, "[CVAE_QUICK=1 quick_mode=True]"),
-                                             ("0", "[CVAE_QUICK=0 quick_mode=False]")],
-                         ids=["unset: quick", "CVAE_QUICK=0: full"])
+@pytest.mark.parametrize(
+    "before,expected",
+    [(None, "[CVAE_QUICK=1 quick_mode=True]"), ("0", "[CVAE_QUICK=0 quick_mode=False]")],
+    ids=["unset: quick", "CVAE_QUICK=0: full"],
+)
 def test_bare_pytest_is_quick(before, expected):
     """A pytest run started without CVAE_QUICK runs in quick mode; one started with CVAE_QUICK=0 in full mode."""
     env = {k: v for k, v in os.environ.items() if k != cu.config.QUICK_ENV_VAR}
     if before is not None:
         env[cu.config.QUICK_ENV_VAR] = before
     test = f"{Path(__file__).relative_to(ROOT)}::test_pytest_runs_in_quick_mode_unless_told_otherwise"
-    result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-s", "-p", "no:cacheprovider", test],
-                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-s", "-p", "no:cacheprovider", test],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0 and "1 passed" in result.stdout, result.stdout[-3000:] + result.stderr[-3000:]
     assert expected in result.stdout

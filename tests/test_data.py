@@ -176,8 +176,10 @@ def test_dataloader_path_gives_the_same_images(mnist_test):
     assert torch.equal(labels, mnist_test.labels[:32])
 
 
-@pytest.mark.parametrize("num_observed,expected", [(1, ["bottom-left"]), (2, ["top-left", "bottom-left"]),
-                                                   (3, ["top-left", "top-right", "bottom-left"])])
+@pytest.mark.parametrize(
+    "num_observed,expected",
+    [(1, ["bottom-left"]), (2, ["top-left", "bottom-left"]), (3, ["top-left", "top-right", "bottom-left"])],
+)
 def test_quadrant_mask(num_observed, expected):
     m = cu.quadrants.quadrant_mask(num_observed)
     quads = {"top-left": m[:14, :14], "top-right": m[:14, 14:], "bottom-left": m[14:, :14], "bottom-right": m[14:, 14:]}

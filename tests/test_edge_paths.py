@@ -118,23 +118,34 @@ def three_epochs(tmp_path, mnist_small):
     return ckpt, train
 
 
-@pytest.mark.parametrize("changed", [{"lr": 3e-3}, {"objective": "hybrid"}, {"objective": "gsnn"},
-                                     {"kl_warmup_epochs": 1}, {"grad_clip": 5.0}])
+@pytest.mark.parametrize(
+    "changed",
+    [{"lr": 3e-3}, {"objective": "hybrid"}, {"objective": "gsnn"}, {"kl_warmup_epochs": 1}, {"grad_clip": 5.0}],
+)
 def test_resume_with_other_settings_is_refused(three_epochs, changed):
     """Bug 5: resuming with another lr, objective, alpha, ... was silently accepted."""
     ckpt, train = three_epochs
     with pytest.raises(cu.CheckpointError, match=f"other settings \\({next(iter(changed))}: .* Resume with"):
-        cu.fit(small_label_cvae(), label_batches(train), num_epochs=4, checkpoint_path=ckpt, resume=True,
-               progress=False, **changed)
+        cu.fit(
+            small_label_cvae(),
+            label_batches(train),
+            num_epochs=4,
+            checkpoint_path=ckpt,
+            resume=True,
+            progress=False,
+            **changed,
+        )
 
 
 def test_resume_with_fewer_epochs_than_trained_is_refused(three_epochs):
     ckpt, train = three_epochs
     with pytest.raises(cu.CheckpointError, match="already trained 3 epochs, more than num_epochs=1"):
-        cu.fit(small_label_cvae(), label_batches(train), num_epochs=1, checkpoint_path=ckpt, resume=True,
-               progress=False)
-    more = cu.fit(small_label_cvae(), label_batches(train), num_epochs=4, checkpoint_path=ckpt, resume=True,
-                  progress=False)
+        cu.fit(
+            small_label_cvae(), label_batches(train), num_epochs=1, checkpoint_path=ckpt, resume=True, progress=False
+        )
+    more = cu.fit(
+        small_label_cvae(), label_batches(train), num_epochs=4, checkpoint_path=ckpt, resume=True, progress=False
+    )
     assert len(more) == 4
 
 
@@ -234,15 +245,32 @@ def test_a_plain_install_knows_it_is_not_the_repository(tmp_path):
     source.mkdir()
     for name in ("pyproject.toml", "README.md", "cvae_utils"):  # a copy: building writes build/ beside the source
         (shutil.copytree if (ROOT / name).is_dir() else shutil.copy)(ROOT / name, source / name)
-    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
-                    "--target", str(target), str(source)], check=True, capture_output=True)
-    code = ("import cvae_utils, cvae_utils.files as f, cvae_utils.pretrained as p, cvae_utils.quadrants as q\n"
-            "import cvae_utils.experiments.quadrants as e\n"
-            "print(cvae_utils.__file__.startswith(%r), f.repository_root(), p.PRETRAINED_DIR, q.QUADRANTS_DIR,"
-            " e.QUADRANTS_DIR)" % str(target))
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "--target",
+            str(target),
+            str(source),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    code = (
+        "import cvae_utils, cvae_utils.files as f, cvae_utils.pretrained as p, cvae_utils.quadrants as q\n"
+        "import cvae_utils.experiments.quadrants as e\n"
+        f"print(cvae_utils.__file__.startswith({str(target)!r}), f.repository_root(), p.PRETRAINED_DIR,"
+        " q.QUADRANTS_DIR, e.QUADRANTS_DIR)"
+    )
     env = {**os.environ, "PYTHONPATH": str(target), "CVAE_CACHE_DIR": str(tmp_path / "cache")}
-    out = subprocess.run([sys.executable, "-c", code], env=env, cwd=tmp_path, capture_output=True, text=True,
-                         check=True).stdout.split()
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, cwd=tmp_path, capture_output=True, text=True, check=True
+    ).stdout.split()
     assert out == ["True", "None", "None", "None", str(tmp_path / "cache" / "quadrants")]
     assert not (target / "data").exists()
     assert (target / "cvae_utils" / "models" / "base.py").is_file()  # every subpackage is installed

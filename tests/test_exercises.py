@@ -25,8 +25,15 @@ NOTEBOOKS_WITH_CHECKED_EXERCISES = (
     "06_conditional_sampling.ipynb",
     "07_structured_output.ipynb",
 )
-CHECKERS = [ex.check_kl_diag_gaussians, ex.check_reparameterize, ex.check_masked_log_likelihood, ex.check_elbo,
-            ex.check_importance_sampled_log_likelihood, ex.check_sample, ex.check_log_importance_weights]
+CHECKERS = [
+    ex.check_kl_diag_gaussians,
+    ex.check_reparameterize,
+    ex.check_masked_log_likelihood,
+    ex.check_elbo,
+    ex.check_importance_sampled_log_likelihood,
+    ex.check_sample,
+    ex.check_log_importance_weights,
+]
 
 
 # ----------------------------------------------------------------------------------
@@ -42,6 +49,7 @@ def reference_kl(mu_q, logvar_q, mu_p, logvar_p):
 def kl_with_torch_distributions(mu_q, logvar_q, mu_p, logvar_p):
     def diag(mu, logvar):
         return Independent(Normal(mu, torch.exp(0.5 * logvar)), 1)
+
     return kl_divergence(diag(mu_q, logvar_q), diag(mu_p, logvar_p))
 
 
@@ -92,8 +100,9 @@ def reference_log_weights(model, y, x, mask, eps, *, drop=None, std=lambda lv: t
     mu_p, logvar_p = model.prior(x)
     z = mu_q + std(logvar_q) * eps
     rep = lambda t: t.repeat(num, 1, 1, 1)  # noqa: E731
-    ll = model.log_likelihood(model.decode(z.reshape(num * batch, -1), rep(x)), rep(y),
-                              None if drop == "mask" else rep(mask)).view(num, batch)
+    ll = model.log_likelihood(
+        model.decode(z.reshape(num * batch, -1), rep(x)), rep(y), None if drop == "mask" else rep(mask)
+    ).view(num, batch)
     log_prior = cu.gaussian_log_density(z, mu_p, logvar_p)
     if drop == "prior":
         log_prior = 0.0
@@ -125,25 +134,29 @@ def sample_with_other_noise_stream(model, x, temperature, generator):
     return model.mean_output(model.decode(mu + temperature * torch.exp(0.5 * logvar) * eps, x))
 
 
-@pytest.mark.parametrize("check, fn", [
-    (ex.check_kl_diag_gaussians, reference_kl),
-    (ex.check_kl_diag_gaussians, kl_with_torch_distributions),
-    (ex.check_kl_diag_gaussians, cu.kl_diag_gaussians),
-    (ex.check_reparameterize, reference_reparameterize),
-    (ex.check_reparameterize, reparameterize_with_rsample),
-    (ex.check_reparameterize, cu.BaseVAE.reparameterize),
-    (ex.check_masked_log_likelihood, reference_masked_ll),
-    (ex.check_masked_log_likelihood, masked_ll_with_bce),
-    (ex.check_masked_log_likelihood, cu.bernoulli_log_likelihood),
-    (ex.check_elbo, reference_loss),
-    (ex.check_elbo, loss_with_bce_sum),
-    (ex.check_importance_sampled_log_likelihood, reference_importance),
-    (ex.check_importance_sampled_log_likelihood, cu.log_mean_exp),
-    (ex.check_sample, reference_sample),
-    (ex.check_sample, sample_with_other_noise_stream),
-    (ex.check_log_importance_weights, reference_log_weights),
-    (ex.check_log_importance_weights, log_weights_with_distributions),
-], ids=lambda v: getattr(v, "__name__", str(v)))
+@pytest.mark.parametrize(
+    "check, fn",
+    [
+        (ex.check_kl_diag_gaussians, reference_kl),
+        (ex.check_kl_diag_gaussians, kl_with_torch_distributions),
+        (ex.check_kl_diag_gaussians, cu.kl_diag_gaussians),
+        (ex.check_reparameterize, reference_reparameterize),
+        (ex.check_reparameterize, reparameterize_with_rsample),
+        (ex.check_reparameterize, cu.BaseVAE.reparameterize),
+        (ex.check_masked_log_likelihood, reference_masked_ll),
+        (ex.check_masked_log_likelihood, masked_ll_with_bce),
+        (ex.check_masked_log_likelihood, cu.bernoulli_log_likelihood),
+        (ex.check_elbo, reference_loss),
+        (ex.check_elbo, loss_with_bce_sum),
+        (ex.check_importance_sampled_log_likelihood, reference_importance),
+        (ex.check_importance_sampled_log_likelihood, cu.log_mean_exp),
+        (ex.check_sample, reference_sample),
+        (ex.check_sample, sample_with_other_noise_stream),
+        (ex.check_log_importance_weights, reference_log_weights),
+        (ex.check_log_importance_weights, log_weights_with_distributions),
+    ],
+    ids=lambda v: getattr(v, "__name__", str(v)),
+)
 def test_checker_passes_a_correct_function(check, fn):
     result = check(fn)
     assert result, result.message
@@ -189,163 +202,339 @@ def _naive_bernoulli(logits, y):
 WRONG = {
     # check_kl_diag_gaussians
     "kl: sign error": (ex.check_kl_diag_gaussians, lambda *a: -reference_kl(*a), "a random batch", "sign error"),
-    "kl: missing 0.5": (ex.check_kl_diag_gaussians, lambda *a: 2 * reference_kl(*a), "a random batch",
-                        "0.5 in front of the sum"),
-    "kl: mean over dimensions": (ex.check_kl_diag_gaussians,
-                                 lambda mq, lq, mp, lp: reference_kl(mq, lq, mp, lp) / mq.shape[1],
-                                 "a random batch", "averaged over the latent dimensions"),
-    "kl: no exponent": (ex.check_kl_diag_gaussians,
-                        lambda mq, lq, mp, lp: 0.5 * (lp - lq + (lq + (mq - mp) ** 2) / lp - 1).sum(1),
-                        "a random batch", "forgot the exponent"),
-    "kl: std for variance": (ex.check_kl_diag_gaussians,
-                             lambda mq, lq, mp, lp: 0.5 * (lp - lq + ((0.5 * lq).exp() + (mq - mp) ** 2)
-                                                           / (0.5 * lp).exp() - 1).sum(1),
-                             "a random batch", "the standard deviation"),
-    "kl: swapped": (ex.check_kl_diag_gaussians, lambda mq, lq, mp, lp: reference_kl(mp, lp, mq, lq),
-                    "a random batch", "KL(p || q)"),
-    "kl: missing -1": (ex.check_kl_diag_gaussians,
-                       lambda mq, lq, mp, lp: 0.5 * (lp - lq + (lq.exp() + (mq - mp) ** 2) / lp.exp()).sum(1),
-                       "a random batch", "the -1 inside the bracket"),
-    "kl: batch mean": (ex.check_kl_diag_gaussians, lambda *a: reference_kl(*a).mean(), "a random batch",
-                       "one value per example"),
-    "kl: no reduction": (ex.check_kl_diag_gaussians,
-                         lambda mq, lq, mp, lp: 0.5 * (lp - lq + (lq.exp() + (mq - mp) ** 2) / lp.exp() - 1),
-                         "a random batch", "sum over the latent dimensions"),
-    "kl: float32 always": (ex.check_kl_diag_gaussians, lambda *a: reference_kl(*a).float(), "a batch of 1",
-                           "should be too"),
+    "kl: missing 0.5": (
+        ex.check_kl_diag_gaussians,
+        lambda *a: 2 * reference_kl(*a),
+        "a random batch",
+        "0.5 in front of the sum",
+    ),
+    "kl: mean over dimensions": (
+        ex.check_kl_diag_gaussians,
+        lambda mq, lq, mp, lp: reference_kl(mq, lq, mp, lp) / mq.shape[1],
+        "a random batch",
+        "averaged over the latent dimensions",
+    ),
+    "kl: no exponent": (
+        ex.check_kl_diag_gaussians,
+        lambda mq, lq, mp, lp: 0.5 * (lp - lq + (lq + (mq - mp) ** 2) / lp - 1).sum(1),
+        "a random batch",
+        "forgot the exponent",
+    ),
+    "kl: std for variance": (
+        ex.check_kl_diag_gaussians,
+        lambda mq, lq, mp, lp: 0.5 * (lp - lq + ((0.5 * lq).exp() + (mq - mp) ** 2) / (0.5 * lp).exp() - 1).sum(1),
+        "a random batch",
+        "the standard deviation",
+    ),
+    "kl: swapped": (
+        ex.check_kl_diag_gaussians,
+        lambda mq, lq, mp, lp: reference_kl(mp, lp, mq, lq),
+        "a random batch",
+        "KL(p || q)",
+    ),
+    "kl: missing -1": (
+        ex.check_kl_diag_gaussians,
+        lambda mq, lq, mp, lp: 0.5 * (lp - lq + (lq.exp() + (mq - mp) ** 2) / lp.exp()).sum(1),
+        "a random batch",
+        "the -1 inside the bracket",
+    ),
+    "kl: batch mean": (
+        ex.check_kl_diag_gaussians,
+        lambda *a: reference_kl(*a).mean(),
+        "a random batch",
+        "one value per example",
+    ),
+    "kl: no reduction": (
+        ex.check_kl_diag_gaussians,
+        lambda mq, lq, mp, lp: 0.5 * (lp - lq + (lq.exp() + (mq - mp) ** 2) / lp.exp() - 1),
+        "a random batch",
+        "sum over the latent dimensions",
+    ),
+    "kl: float32 always": (
+        ex.check_kl_diag_gaussians,
+        lambda *a: reference_kl(*a).float(),
+        "a batch of 1",
+        "should be too",
+    ),
     # check_reparameterize
-    "reparam: variance as std": (ex.check_reparameterize,
-                                 lambda mu, lv: mu + torch.exp(lv) * torch.randn_like(mu),
-                                 "sigma = 0.5", "the variance"),
-    "reparam: no exponent": (ex.check_reparameterize, lambda mu, lv: mu + lv * torch.randn_like(mu),
-                             "sigma = 0.5", "forgot the exponent"),
-    "reparam: no noise": (ex.check_reparameterize, lambda mu, lv: mu + 0 * lv, "a random batch",
-                          "no noise was added"),
-    "reparam: forgot mu": (ex.check_reparameterize, lambda mu, lv: torch.exp(0.5 * lv) * torch.randn_like(mu),
-                           "sigma = 0.5", "add mu"),
-    "reparam: one eps per batch": (ex.check_reparameterize,
-                                   lambda mu, lv: mu + torch.exp(0.5 * lv) * torch.randn(mu.shape[1], dtype=mu.dtype),
-                                   "sigma = 0.5", "every example got the same noise"),
-    "reparam: uniform noise": (ex.check_reparameterize, lambda mu, lv: mu + torch.exp(0.5 * lv) * torch.rand_like(mu),
-                               "sigma = 0.5", "torch.rand"),
-    "reparam: torch.normal": (ex.check_reparameterize, lambda mu, lv: torch.normal(mu, torch.exp(0.5 * lv)),
-                              "gradients", "torch.normal"),
-    "reparam: .sample()": (ex.check_reparameterize, lambda mu, lv: Normal(mu, torch.exp(0.5 * lv)).sample(),
-                           "gradients", "computation graph"),
-    "reparam: detached sigma": (ex.check_reparameterize,
-                                lambda mu, lv: mu + torch.exp(0.5 * lv).detach() * torch.randn_like(mu),
-                                "gradients", "no gradient reaches logvar"),
+    "reparam: variance as std": (
+        ex.check_reparameterize,
+        lambda mu, lv: mu + torch.exp(lv) * torch.randn_like(mu),
+        "sigma = 0.5",
+        "the variance",
+    ),
+    "reparam: no exponent": (
+        ex.check_reparameterize,
+        lambda mu, lv: mu + lv * torch.randn_like(mu),
+        "sigma = 0.5",
+        "forgot the exponent",
+    ),
+    "reparam: no noise": (ex.check_reparameterize, lambda mu, lv: mu + 0 * lv, "a random batch", "no noise was added"),
+    "reparam: forgot mu": (
+        ex.check_reparameterize,
+        lambda mu, lv: torch.exp(0.5 * lv) * torch.randn_like(mu),
+        "sigma = 0.5",
+        "add mu",
+    ),
+    "reparam: one eps per batch": (
+        ex.check_reparameterize,
+        lambda mu, lv: mu + torch.exp(0.5 * lv) * torch.randn(mu.shape[1], dtype=mu.dtype),
+        "sigma = 0.5",
+        "every example got the same noise",
+    ),
+    "reparam: uniform noise": (
+        ex.check_reparameterize,
+        lambda mu, lv: mu + torch.exp(0.5 * lv) * torch.rand_like(mu),
+        "sigma = 0.5",
+        "torch.rand",
+    ),
+    "reparam: torch.normal": (
+        ex.check_reparameterize,
+        lambda mu, lv: torch.normal(mu, torch.exp(0.5 * lv)),
+        "gradients",
+        "torch.normal",
+    ),
+    "reparam: .sample()": (
+        ex.check_reparameterize,
+        lambda mu, lv: Normal(mu, torch.exp(0.5 * lv)).sample(),
+        "gradients",
+        "computation graph",
+    ),
+    "reparam: detached sigma": (
+        ex.check_reparameterize,
+        lambda mu, lv: mu + torch.exp(0.5 * lv).detach() * torch.randn_like(mu),
+        "gradients",
+        "no gradient reaches logvar",
+    ),
     # check_masked_log_likelihood
-    "masked: mask ignored": (ex.check_masked_log_likelihood,
-                             lambda l, y, m: (y * l - F.softplus(l)).flatten(1).sum(1),
-                             "one quadrant observed", "the mask is ignored"),
-    "masked: inverted mask": (ex.check_masked_log_likelihood, lambda l, y, m: reference_masked_ll(l, y, ~m.bool()),
-                              "one quadrant observed", "instead of the targets"),
-    "masked: sign error": (ex.check_masked_log_likelihood, lambda *a: -reference_masked_ll(*a),
-                           "one quadrant observed", "sign error"),
-    "masked: mean over targets": (ex.check_masked_log_likelihood,
-                                  lambda l, y, m: reference_masked_ll(l, y, m) / m.flatten(1).sum(1).clamp(min=1),
-                                  "one quadrant observed", "averaged over the target pixels"),
-    "masked: mean over pixels": (ex.check_masked_log_likelihood,
-                                 lambda l, y, m: reference_masked_ll(l, y, m) / y[0].numel(),
-                                 "one quadrant observed", "averaged over all pixels"),
-    "masked: masked y only": (ex.check_masked_log_likelihood,
-                              lambda l, y, m: ((y * m) * l - F.softplus(l)).flatten(1).sum(1),
-                              "one quadrant observed", "you masked y but not the per-pixel terms"),
-    "masked: naive log-sigmoid": (ex.check_masked_log_likelihood,
-                                  lambda l, y, m: (_naive_bernoulli(l, y) * m).flatten(1).sum(1),
-                                  "confident logits", "F.softplus"),
+    "masked: mask ignored": (
+        ex.check_masked_log_likelihood,
+        lambda l, y, m: (y * l - F.softplus(l)).flatten(1).sum(1),
+        "one quadrant observed",
+        "the mask is ignored",
+    ),
+    "masked: inverted mask": (
+        ex.check_masked_log_likelihood,
+        lambda l, y, m: reference_masked_ll(l, y, ~m.bool()),
+        "one quadrant observed",
+        "instead of the targets",
+    ),
+    "masked: sign error": (
+        ex.check_masked_log_likelihood,
+        lambda *a: -reference_masked_ll(*a),
+        "one quadrant observed",
+        "sign error",
+    ),
+    "masked: mean over targets": (
+        ex.check_masked_log_likelihood,
+        lambda l, y, m: reference_masked_ll(l, y, m) / m.flatten(1).sum(1).clamp(min=1),
+        "one quadrant observed",
+        "averaged over the target pixels",
+    ),
+    "masked: mean over pixels": (
+        ex.check_masked_log_likelihood,
+        lambda l, y, m: reference_masked_ll(l, y, m) / y[0].numel(),
+        "one quadrant observed",
+        "averaged over all pixels",
+    ),
+    "masked: masked y only": (
+        ex.check_masked_log_likelihood,
+        lambda l, y, m: ((y * m) * l - F.softplus(l)).flatten(1).sum(1),
+        "one quadrant observed",
+        "you masked y but not the per-pixel terms",
+    ),
+    "masked: naive log-sigmoid": (
+        ex.check_masked_log_likelihood,
+        lambda l, y, m: (_naive_bernoulli(l, y) * m).flatten(1).sum(1),
+        "confident logits",
+        "F.softplus",
+    ),
     # check_elbo
-    "elbo: returns the ELBO": (ex.check_elbo, lambda *a: -reference_loss(*a), "a random batch",
-                               "you returned the ELBO"),
-    "elbo: mean over pixels": (ex.check_elbo,
-                               lambda l, y, *q: F.binary_cross_entropy_with_logits(l, y)
-                               + cu.kl_diag_gaussians(*q).mean(),
-                               "a random batch", "averaged over the pixels"),
-    "elbo: sum over batch": (ex.check_elbo,
-                             lambda l, y, *q: F.binary_cross_entropy_with_logits(l, y, reduction="sum")
-                             + cu.kl_diag_gaussians(*q).sum(),
-                             "a random batch", "summed over the batch"),
-    "elbo: KL missing 0.5": (ex.check_elbo,
-                             lambda l, y, *q: -cu.bernoulli_log_likelihood(l, y).mean()
-                             + 2 * cu.kl_diag_gaussians(*q).mean(),
-                             "a random batch", "0.5 in front"),
-    "elbo: KL sign": (ex.check_elbo,
-                      lambda l, y, *q: -cu.bernoulli_log_likelihood(l, y).mean() - cu.kl_diag_gaussians(*q).mean(),
-                      "a random batch", "the KL has the wrong sign"),
-    "elbo: KL to N(0, I)": (ex.check_elbo,
-                            lambda l, y, mu, lv, pm, plv: -cu.bernoulli_log_likelihood(l, y).mean()
-                            + cu.kl_standard_normal(mu, lv).mean(),
-                            "a random batch", "N(0, I) instead of the prior network"),
-    "elbo: KL missing": (ex.check_elbo, lambda l, y, *q: -cu.bernoulli_log_likelihood(l, y).mean(),
-                         "a random batch", "the KL term is missing"),
-    "elbo: per example": (ex.check_elbo,
-                          lambda l, y, *q: -cu.bernoulli_log_likelihood(l, y) + cu.kl_diag_gaussians(*q),
-                          "a random batch", "return one number"),
-    "elbo: naive log-sigmoid": (ex.check_elbo,
-                                lambda l, y, *q: -_naive_bernoulli(l, y).flatten(1).sum(1).mean()
-                                + cu.kl_diag_gaussians(*q).mean(),
-                                "confident logits", "F.softplus"),
+    "elbo: returns the ELBO": (
+        ex.check_elbo,
+        lambda *a: -reference_loss(*a),
+        "a random batch",
+        "you returned the ELBO",
+    ),
+    "elbo: mean over pixels": (
+        ex.check_elbo,
+        lambda l, y, *q: F.binary_cross_entropy_with_logits(l, y) + cu.kl_diag_gaussians(*q).mean(),
+        "a random batch",
+        "averaged over the pixels",
+    ),
+    "elbo: sum over batch": (
+        ex.check_elbo,
+        lambda l, y, *q: F.binary_cross_entropy_with_logits(l, y, reduction="sum") + cu.kl_diag_gaussians(*q).sum(),
+        "a random batch",
+        "summed over the batch",
+    ),
+    "elbo: KL missing 0.5": (
+        ex.check_elbo,
+        lambda l, y, *q: -cu.bernoulli_log_likelihood(l, y).mean() + 2 * cu.kl_diag_gaussians(*q).mean(),
+        "a random batch",
+        "0.5 in front",
+    ),
+    "elbo: KL sign": (
+        ex.check_elbo,
+        lambda l, y, *q: -cu.bernoulli_log_likelihood(l, y).mean() - cu.kl_diag_gaussians(*q).mean(),
+        "a random batch",
+        "the KL has the wrong sign",
+    ),
+    "elbo: KL to N(0, I)": (
+        ex.check_elbo,
+        lambda l, y, mu, lv, pm, plv: -cu.bernoulli_log_likelihood(l, y).mean() + cu.kl_standard_normal(mu, lv).mean(),
+        "a random batch",
+        "N(0, I) instead of the prior network",
+    ),
+    "elbo: KL missing": (
+        ex.check_elbo,
+        lambda l, y, *q: -cu.bernoulli_log_likelihood(l, y).mean(),
+        "a random batch",
+        "the KL term is missing",
+    ),
+    "elbo: per example": (
+        ex.check_elbo,
+        lambda l, y, *q: -cu.bernoulli_log_likelihood(l, y) + cu.kl_diag_gaussians(*q),
+        "a random batch",
+        "return one number",
+    ),
+    "elbo: naive log-sigmoid": (
+        ex.check_elbo,
+        lambda l, y, *q: -_naive_bernoulli(l, y).flatten(1).sum(1).mean() + cu.kl_diag_gaussians(*q).mean(),
+        "confident logits",
+        "F.softplus",
+    ),
     "elbo: .item()": (ex.check_elbo, lambda *a: reference_loss(*a).item(), "a random batch", "no .item()"),
     # check_importance_sampled_log_likelihood
-    "importance: mean of log-weights": (ex.check_importance_sampled_log_likelihood, lambda w: w.mean(0),
-                                        "a small batch", "Jensen"),
-    "importance: missing 1/S": (ex.check_importance_sampled_log_likelihood, lambda w: torch.logsumexp(w, 0),
-                                "a small batch", "the 1/S is missing"),
-    "importance: plus log S": (ex.check_importance_sampled_log_likelihood,
-                               lambda w: torch.logsumexp(w, 0) + math.log(len(w)), "a small batch",
-                               "sign error on log S"),
-    "importance: naive exp": (ex.check_importance_sampled_log_likelihood, lambda w: w.exp().mean(0).log(),
-                              "very negative log-weights", "underflows"),
-    "importance: wrong dim": (ex.check_importance_sampled_log_likelihood,
-                              lambda w: torch.logsumexp(w, 1) - math.log(w.shape[1]), "a small batch",
-                              "the samples are along dim 0"),
-    "importance: max": (ex.check_importance_sampled_log_likelihood, lambda w: w.max(0).values, "a small batch",
-                        "largest log-weight"),
+    "importance: mean of log-weights": (
+        ex.check_importance_sampled_log_likelihood,
+        lambda w: w.mean(0),
+        "a small batch",
+        "Jensen",
+    ),
+    "importance: missing 1/S": (
+        ex.check_importance_sampled_log_likelihood,
+        lambda w: torch.logsumexp(w, 0),
+        "a small batch",
+        "the 1/S is missing",
+    ),
+    "importance: plus log S": (
+        ex.check_importance_sampled_log_likelihood,
+        lambda w: torch.logsumexp(w, 0) + math.log(len(w)),
+        "a small batch",
+        "sign error on log S",
+    ),
+    "importance: naive exp": (
+        ex.check_importance_sampled_log_likelihood,
+        lambda w: w.exp().mean(0).log(),
+        "very negative log-weights",
+        "underflows",
+    ),
+    "importance: wrong dim": (
+        ex.check_importance_sampled_log_likelihood,
+        lambda w: torch.logsumexp(w, 1) - math.log(w.shape[1]),
+        "a small batch",
+        "the samples are along dim 0",
+    ),
+    "importance: max": (
+        ex.check_importance_sampled_log_likelihood,
+        lambda w: w.max(0).values,
+        "a small batch",
+        "largest log-weight",
+    ),
     # check_sample
-    "sample: logits": (ex.check_sample,
-                       lambda m, x, t, g: torch.logit(reference_sample(m, x, t, g)), "six samples of one label",
-                       "apply torch.sigmoid"),
-    "sample: no noise": (ex.check_sample, lambda m, x, t, g: _prior_sample(m, x, 0.0, g), "six samples of one label",
-                         "no noise was added"),
-    "sample: global RNG": (ex.check_sample,
-                           lambda m, x, t, g: torch.sigmoid(m.decode(
-                               m.prior(x)[0] + t * torch.exp(0.5 * m.prior(x)[1]) * torch.randn_like(m.prior(x)[0]),
-                               x)),
-                           "reproducible", "draw eps from the generator"),
-    "sample: z ~ N(0, I)": (ex.check_sample, lambda m, x, t, g: _prior_sample(m, x, t, g, mean=False,
-                                                                            std=lambda lv: torch.ones_like(lv)),
-                            "the prior's mean and spread", "drew z from N(0, I)"),
-    "sample: variance as std": (ex.check_sample, lambda m, x, t, g: _prior_sample(m, x, t, g, std=torch.exp),
-                                "the prior's mean and spread", "the variance"),
-    "sample: temperature ignored": (ex.check_sample, lambda m, x, t, g: _prior_sample(m, x, 1.0, g),
-                                    "temperature 0.5", "the temperature is ignored"),
-    "sample: temperature on the mean": (ex.check_sample,
-                                        lambda m, x, t, g: _prior_sample(m, x, t, g, scale_mean=True),
-                                        "temperature 0.5", "temperature scales the noise only"),
-    "sample: first label's prior": (ex.check_sample,
-                                    lambda m, x, t, g: _prior_sample(m, x, t, g, prior_x=x[:1].expand(len(x))),
-                                    "the prior's mean and spread", "prior of the first label"),
-    "weights: no prior term": (ex.check_log_importance_weights,
-                               lambda *a: reference_log_weights(*a, drop="prior"), "one quadrant observed",
-                               "prior term log p(z|x) is missing"),
-    "weights: N(0, I) prior": (ex.check_log_importance_weights,
-                               lambda *a: reference_log_weights(*a, drop="standard prior"), "one quadrant observed",
-                               "used N(0, I) as the prior"),
-    "weights: ratio upside down": (ex.check_log_importance_weights,
-                                   lambda *a: reference_log_weights(*a, drop="flipped ratio"),
-                                   "one quadrant observed", "upside down"),
-    "weights: no mask": (ex.check_log_importance_weights, lambda *a: reference_log_weights(*a, drop="mask"),
-                         "one quadrant observed", "pass the mask"),
-    "weights: variance as std": (ex.check_log_importance_weights,
-                                 lambda *a: reference_log_weights(*a, std=torch.exp), "one quadrant observed",
-                                 "exp(0.5 * logvar_q), not exp(logvar_q)"),
-    "weights: averaged": (ex.check_log_importance_weights,
-                          lambda *a: reference_log_weights(*a).mean(0), "one quadrant observed",
-                          "one value per example"),
-    "sample: calls model.sample": (ex.check_sample,
-                                   lambda m, x, t, g: m.sample(len(x), x, temperature=t, generator=g),
-                                   "six samples of one label", "what this exercise re-implements"),
+    "sample: logits": (
+        ex.check_sample,
+        lambda m, x, t, g: torch.logit(reference_sample(m, x, t, g)),
+        "six samples of one label",
+        "apply torch.sigmoid",
+    ),
+    "sample: no noise": (
+        ex.check_sample,
+        lambda m, x, t, g: _prior_sample(m, x, 0.0, g),
+        "six samples of one label",
+        "no noise was added",
+    ),
+    "sample: global RNG": (
+        ex.check_sample,
+        lambda m, x, t, g: torch.sigmoid(
+            m.decode(m.prior(x)[0] + t * torch.exp(0.5 * m.prior(x)[1]) * torch.randn_like(m.prior(x)[0]), x)
+        ),
+        "reproducible",
+        "draw eps from the generator",
+    ),
+    "sample: z ~ N(0, I)": (
+        ex.check_sample,
+        lambda m, x, t, g: _prior_sample(m, x, t, g, mean=False, std=lambda lv: torch.ones_like(lv)),
+        "the prior's mean and spread",
+        "drew z from N(0, I)",
+    ),
+    "sample: variance as std": (
+        ex.check_sample,
+        lambda m, x, t, g: _prior_sample(m, x, t, g, std=torch.exp),
+        "the prior's mean and spread",
+        "the variance",
+    ),
+    "sample: temperature ignored": (
+        ex.check_sample,
+        lambda m, x, t, g: _prior_sample(m, x, 1.0, g),
+        "temperature 0.5",
+        "the temperature is ignored",
+    ),
+    "sample: temperature on the mean": (
+        ex.check_sample,
+        lambda m, x, t, g: _prior_sample(m, x, t, g, scale_mean=True),
+        "temperature 0.5",
+        "temperature scales the noise only",
+    ),
+    "sample: first label's prior": (
+        ex.check_sample,
+        lambda m, x, t, g: _prior_sample(m, x, t, g, prior_x=x[:1].expand(len(x))),
+        "the prior's mean and spread",
+        "prior of the first label",
+    ),
+    "weights: no prior term": (
+        ex.check_log_importance_weights,
+        lambda *a: reference_log_weights(*a, drop="prior"),
+        "one quadrant observed",
+        "prior term log p(z|x) is missing",
+    ),
+    "weights: N(0, I) prior": (
+        ex.check_log_importance_weights,
+        lambda *a: reference_log_weights(*a, drop="standard prior"),
+        "one quadrant observed",
+        "used N(0, I) as the prior",
+    ),
+    "weights: ratio upside down": (
+        ex.check_log_importance_weights,
+        lambda *a: reference_log_weights(*a, drop="flipped ratio"),
+        "one quadrant observed",
+        "upside down",
+    ),
+    "weights: no mask": (
+        ex.check_log_importance_weights,
+        lambda *a: reference_log_weights(*a, drop="mask"),
+        "one quadrant observed",
+        "pass the mask",
+    ),
+    "weights: variance as std": (
+        ex.check_log_importance_weights,
+        lambda *a: reference_log_weights(*a, std=torch.exp),
+        "one quadrant observed",
+        "exp(0.5 * logvar_q), not exp(logvar_q)",
+    ),
+    "weights: averaged": (
+        ex.check_log_importance_weights,
+        lambda *a: reference_log_weights(*a).mean(0),
+        "one quadrant observed",
+        "one value per example",
+    ),
+    "sample: calls model.sample": (
+        ex.check_sample,
+        lambda m, x, t, g: m.sample(len(x), x, temperature=t, generator=g),
+        "six samples of one label",
+        "what this exercise re-implements",
+    ),
 }
 
 
@@ -403,10 +592,15 @@ def test_a_non_callable_is_a_type_error(check, value):
         check(value)
 
 
-@pytest.mark.parametrize("check, fn", [(ex.check_reparameterize, reference_reparameterize),
-                                       (ex.check_sample, reference_sample),
-                                       (ex.check_kl_diag_gaussians, reference_kl)],
-                         ids=["reparameterize", "sample", "kl"])
+@pytest.mark.parametrize(
+    "check, fn",
+    [
+        (ex.check_reparameterize, reference_reparameterize),
+        (ex.check_sample, reference_sample),
+        (ex.check_kl_diag_gaussians, reference_kl),
+    ],
+    ids=["reparameterize", "sample", "kl"],
+)
 def test_checking_leaves_the_global_random_state_alone(check, fn):
     torch.manual_seed(123)
     expected = torch.rand(5)
@@ -462,7 +656,9 @@ def _source(cell):
 
 
 def _checks(source):
-    return {line.strip().split("(")[0] for line in source.splitlines() if line.strip().startswith("cu.exercises.check_")}
+    return {
+        line.strip().split("(")[0] for line in source.splitlines() if line.strip().startswith("cu.exercises.check_")
+    }
 
 
 def _is_solution(cell):
@@ -492,8 +688,9 @@ def test_notebook_has_a_checked_exercise_with_a_hidden_solution(name):
         for c in hidden:
             assert c["metadata"] == {"cellView": "form", "jupyter": {"source_hidden": True}, "tags": ["solution"]}
             first, second = _source(c).splitlines()[:2]
-            assert first.startswith("#@title Solution to exercise ") and first.endswith(
-                "(double-click or expand to show the code)")
+            assert first.startswith("# @title Solution to exercise ") and first.endswith(  # Colab reads "# @title"
+                "(double-click or expand to show the code)"
+            )
             assert second == "# NBVAL_CHECK_OUTPUT", "CI must compare the solution's output: it proves the pass"
             assert "Passed" in json.dumps(c["outputs"])
     for c in stubs:
@@ -530,8 +727,9 @@ def test_exercise_intro_mentions_the_checker(name):
 def test_log_weights_reference_is_the_library_estimate():
     """log_mean_exp of the weights the checker expects is cu.importance_sampled_log_likelihood, same draws."""
     torch.manual_seed(0)
-    model = cu.QuadrantCVAE(cu.BaselineNet(x_shape=(1, 8, 8), hidden_dims=[16]), img_shape=(1, 8, 8), z_dim=3,
-                            hidden_dims=[24]).eval()
+    model = cu.QuadrantCVAE(
+        cu.BaselineNet(x_shape=(1, 8, 8), hidden_dims=[16]), img_shape=(1, 8, 8), z_dim=3, hidden_dims=[24]
+    ).eval()
     y, x, mask = cu.split_quadrants(torch.rand(5, 1, 8, 8), 1)
     torch.manual_seed(1)
     library = cu.importance_sampled_log_likelihood(model, y, x, mask, num_samples=7)
@@ -555,46 +753,104 @@ def _sample_with(model, x, temperature, generator, *, eps_shape=None, std=lambda
 
 MORE_WRONG = {  # diagnoses the table above leaves out: (checker, wrong function, failing case, hint)
     "kl: half": (ex.check_kl_diag_gaussians, lambda *a: 0.5 * reference_kl(*a), "a random batch", "applied twice"),
-    "kl: log-variance signs": (ex.check_kl_diag_gaussians,
-                               lambda mq, lq, mp, lp: 0.5 * (lq - lp + (lq.exp() + (mq - mp) ** 2)
-                                                             / lp.exp() - 1).sum(1),
-                               "a random batch", "the log-variance terms have the wrong sign"),
-    "kl: dim 0": (ex.check_kl_diag_gaussians, lambda mq, lq, mp, lp: reference_kl(mq.T, lq.T, mp.T, lp.T),
-                  "a random batch", "you reduced the batch dimension"),
-    "reparam: 1 / sigma": (ex.check_reparameterize, lambda mu, lv: mu + torch.exp(-0.5 * lv) * torch.randn_like(mu),
-                           "sigma = 0.5", "sign error in the exponent"),
-    "reparam: -mu": (ex.check_reparameterize, lambda mu, lv: -mu + torch.exp(0.5 * lv) * torch.randn_like(mu),
-                     "sigma = 0.5", "centred on -mu"),
-    "reparam: one eps per example": (ex.check_reparameterize,
-                                     lambda mu, lv: mu + torch.exp(0.5 * lv) * torch.randn(len(mu), 1, dtype=mu.dtype),
-                                     "sigma = 0.5", "every latent dimension got the same noise"),
-    "reparam: dz/dmu = 2": (ex.check_reparameterize,
-                            lambda mu, lv: 2 * mu - mu.detach() + torch.exp(0.5 * lv) * torch.randn_like(mu),
-                            "gradients", "dz/dmu = 1 for every entry"),
-    "masked: per pixel": (ex.check_masked_log_likelihood, lambda l, y, m: (y * l - F.softplus(l)) * m,
-                          "one quadrant observed", "sum over the pixels"),
-    "elbo: both averaged": (ex.check_elbo,
-                            lambda l, y, mu, lv, pm, plv: F.binary_cross_entropy_with_logits(l, y)
-                            + (reference_kl(mu, lv, pm, plv) / mu.shape[1]).mean(),
-                            "a random batch", "both terms are averaged"),
-    "importance: divided by S": (ex.check_importance_sampled_log_likelihood,
-                                 lambda w: torch.logsumexp(w, 0) / len(w), "a small batch",
-                                 "you divided the logsumexp"),
-    "sample: one eps for all": (ex.check_sample, lambda m, x, t, g: _sample_with(m, x, t, g, eps_shape=(1, m.z_dim)),
-                                "six samples of one label", "every sample needs its own noise"),
-    "sample: label ignored": (ex.check_sample, lambda m, x, t, g: reference_sample(m, torch.zeros_like(x), t, g),
-                              "the label is used", "pass the labels x to both networks"),
-    "sample: temperature squared": (ex.check_sample, lambda m, x, t, g: _sample_with(m, x, t * t, g),
-                                    "temperature 0.5", "applied twice"),
-    "sample: no exponent": (ex.check_sample, lambda m, x, t, g: _sample_with(m, x, t, g, std=torch.abs),
-                            "the prior's mean and spread", "forgot the exponent"),
-    "sample: wrong shape": (ex.check_sample, lambda m, x, t, g: reference_sample(m, x, t, g).flatten(1),
-                            "six samples of one label", "one image per label in x"),
-    "weights: z from the prior": (ex.check_log_importance_weights,
-                                  lambda *a: reference_log_weights(*a) + _prior_z_shift(*a),
-                                  "one quadrant observed", "z must come from the proposal"),
-    "weights: transposed": (ex.check_log_importance_weights, lambda *a: reference_log_weights(*a).T,
-                            "one quadrant observed", "transpose your result"),
+    "kl: log-variance signs": (
+        ex.check_kl_diag_gaussians,
+        lambda mq, lq, mp, lp: 0.5 * (lq - lp + (lq.exp() + (mq - mp) ** 2) / lp.exp() - 1).sum(1),
+        "a random batch",
+        "the log-variance terms have the wrong sign",
+    ),
+    "kl: dim 0": (
+        ex.check_kl_diag_gaussians,
+        lambda mq, lq, mp, lp: reference_kl(mq.T, lq.T, mp.T, lp.T),
+        "a random batch",
+        "you reduced the batch dimension",
+    ),
+    "reparam: 1 / sigma": (
+        ex.check_reparameterize,
+        lambda mu, lv: mu + torch.exp(-0.5 * lv) * torch.randn_like(mu),
+        "sigma = 0.5",
+        "sign error in the exponent",
+    ),
+    "reparam: -mu": (
+        ex.check_reparameterize,
+        lambda mu, lv: -mu + torch.exp(0.5 * lv) * torch.randn_like(mu),
+        "sigma = 0.5",
+        "centred on -mu",
+    ),
+    "reparam: one eps per example": (
+        ex.check_reparameterize,
+        lambda mu, lv: mu + torch.exp(0.5 * lv) * torch.randn(len(mu), 1, dtype=mu.dtype),
+        "sigma = 0.5",
+        "every latent dimension got the same noise",
+    ),
+    "reparam: dz/dmu = 2": (
+        ex.check_reparameterize,
+        lambda mu, lv: 2 * mu - mu.detach() + torch.exp(0.5 * lv) * torch.randn_like(mu),
+        "gradients",
+        "dz/dmu = 1 for every entry",
+    ),
+    "masked: per pixel": (
+        ex.check_masked_log_likelihood,
+        lambda l, y, m: (y * l - F.softplus(l)) * m,
+        "one quadrant observed",
+        "sum over the pixels",
+    ),
+    "elbo: both averaged": (
+        ex.check_elbo,
+        lambda l, y, mu, lv, pm, plv: (
+            F.binary_cross_entropy_with_logits(l, y) + (reference_kl(mu, lv, pm, plv) / mu.shape[1]).mean()
+        ),
+        "a random batch",
+        "both terms are averaged",
+    ),
+    "importance: divided by S": (
+        ex.check_importance_sampled_log_likelihood,
+        lambda w: torch.logsumexp(w, 0) / len(w),
+        "a small batch",
+        "you divided the logsumexp",
+    ),
+    "sample: one eps for all": (
+        ex.check_sample,
+        lambda m, x, t, g: _sample_with(m, x, t, g, eps_shape=(1, m.z_dim)),
+        "six samples of one label",
+        "every sample needs its own noise",
+    ),
+    "sample: label ignored": (
+        ex.check_sample,
+        lambda m, x, t, g: reference_sample(m, torch.zeros_like(x), t, g),
+        "the label is used",
+        "pass the labels x to both networks",
+    ),
+    "sample: temperature squared": (
+        ex.check_sample,
+        lambda m, x, t, g: _sample_with(m, x, t * t, g),
+        "temperature 0.5",
+        "applied twice",
+    ),
+    "sample: no exponent": (
+        ex.check_sample,
+        lambda m, x, t, g: _sample_with(m, x, t, g, std=torch.abs),
+        "the prior's mean and spread",
+        "forgot the exponent",
+    ),
+    "sample: wrong shape": (
+        ex.check_sample,
+        lambda m, x, t, g: reference_sample(m, x, t, g).flatten(1),
+        "six samples of one label",
+        "one image per label in x",
+    ),
+    "weights: z from the prior": (
+        ex.check_log_importance_weights,
+        lambda *a: reference_log_weights(*a) + _prior_z_shift(*a),
+        "one quadrant observed",
+        "z must come from the proposal",
+    ),
+    "weights: transposed": (
+        ex.check_log_importance_weights,
+        lambda *a: reference_log_weights(*a).T,
+        "one quadrant observed",
+        "transpose your result",
+    ),
 }
 
 
@@ -641,10 +897,11 @@ def test_the_subpackage_has_one_short_module_per_notebook():
     assert sorted(ex.__all__) == sorted(["CheckResult", *(c.__name__ for c in CHECKERS)])
 
 
-@pytest.mark.parametrize("check, notebook", list(zip(CHECKERS, NOTEBOOKS_WITH_CHECKED_EXERCISES)),
-                         ids=lambda v: getattr(v, "__name__", v))
+@pytest.mark.parametrize(
+    "check, notebook", list(zip(CHECKERS, NOTEBOOKS_WITH_CHECKED_EXERCISES)), ids=lambda v: getattr(v, "__name__", v)
+)
 def test_each_checker_names_its_notebook_and_section(check, notebook):
-    assert f"Used in notebook {int(notebook[:2])} (``{notebook}``), section \"Exercises\"" in check.__doc__
+    assert f'Used in notebook {int(notebook[:2])} (``{notebook}``), section "Exercises"' in check.__doc__
 
 
 def test_the_probe_model_implements_expand_condition():

@@ -26,7 +26,9 @@ def test_kl_diag_gaussians_matches_torch_distributions():
 def test_kl_standard_normal_matches_torch_distributions():
     mu, lv = torch.randn(8, 5, dtype=torch.float64), torch.randn(8, 5, dtype=torch.float64)
     zeros = torch.zeros_like(mu)
-    torch.testing.assert_close(cu.kl_standard_normal(mu, lv), kl_divergence(diag_normal(mu, lv), diag_normal(zeros, zeros)))
+    torch.testing.assert_close(
+        cu.kl_standard_normal(mu, lv), kl_divergence(diag_normal(mu, lv), diag_normal(zeros, zeros))
+    )
     torch.testing.assert_close(cu.kl_standard_normal(mu, lv), cu.kl_diag_gaussians(mu, lv, zeros, zeros))
 
 
@@ -43,8 +45,8 @@ def test_bernoulli_log_likelihood_matches_distribution_and_bce():
     grey = torch.rand(6, 1, 4, 4, dtype=torch.float64)
     ref = -F.binary_cross_entropy_with_logits(logits, grey, reduction="none").flatten(1).sum(1)
     torch.testing.assert_close(cu.bernoulli_log_likelihood(logits, grey), ref)
-    g1, = torch.autograd.grad(cu.bernoulli_log_likelihood(logits, grey).sum(), logits)
-    g2, = torch.autograd.grad(ref.sum(), logits)
+    (g1,) = torch.autograd.grad(cu.bernoulli_log_likelihood(logits, grey).sum(), logits)
+    (g2,) = torch.autograd.grad(ref.sum(), logits)
     torch.testing.assert_close(g1, g2)
     assert torch.autograd.gradcheck(lambda l: cu.bernoulli_log_likelihood(l, grey), (logits,))
 
@@ -60,9 +62,13 @@ def test_masked_likelihood_counts_only_target_pixels():
     images = torch.rand(3, 1, 28, 28, dtype=torch.float64)
     y, x, mask = cu.split_quadrants(images, 3)
     ll = cu.bernoulli_log_likelihood(logits, y, mask)
-    ref = -F.binary_cross_entropy_with_logits(logits[..., 14:, 14:], images[..., 14:, 14:], reduction="none").flatten(1).sum(1)
+    ref = (
+        -F.binary_cross_entropy_with_logits(logits[..., 14:, 14:], images[..., 14:, 14:], reduction="none")
+        .flatten(1)
+        .sum(1)
+    )
     torch.testing.assert_close(ll, ref)
-    grad, = torch.autograd.grad(ll.sum(), logits)
+    (grad,) = torch.autograd.grad(ll.sum(), logits)
     assert (grad[~mask] == 0).all()
     assert torch.autograd.gradcheck(lambda l: cu.bernoulli_log_likelihood(l, y, mask), (logits,))
     with pytest.raises(ValueError, match="same shape"):
@@ -75,17 +81,26 @@ def test_gaussian_log_likelihood_matches_distribution():
     torch.testing.assert_close(ours, Independent(Normal(mean, 0.3), 2).log_prob(y))
     mask = torch.zeros(4, 3, 5, dtype=torch.bool)
     mask[:, 0] = True
-    torch.testing.assert_close(cu.gaussian_log_likelihood(mean, y, 0.0, mask), Independent(Normal(mean[:, 0], 1.0), 1).log_prob(y[:, 0]))
+    torch.testing.assert_close(
+        cu.gaussian_log_likelihood(mean, y, 0.0, mask), Independent(Normal(mean[:, 0], 1.0), 1).log_prob(y[:, 0])
+    )
 
 
 def test_gaussian_log_density_and_log_mean_exp():
-    z, mu, lv = torch.randn(5, 3, dtype=torch.float64), torch.randn(5, 3, dtype=torch.float64), torch.randn(5, 3, dtype=torch.float64)
+    z, mu, lv = (
+        torch.randn(5, 3, dtype=torch.float64),
+        torch.randn(5, 3, dtype=torch.float64),
+        torch.randn(5, 3, dtype=torch.float64),
+    )
     torch.testing.assert_close(cu.gaussian_log_density(z, mu, lv), diag_normal(mu, lv).log_prob(z))
     t = torch.tensor([[1000.0, 1000.0], [1000.0, 1002.0]])
-    torch.testing.assert_close(cu.log_mean_exp(t, dim=1), torch.tensor([1000.0, 1000.0 + math.log((1 + math.e**2) / 2)]))
+    torch.testing.assert_close(
+        cu.log_mean_exp(t, dim=1), torch.tensor([1000.0, 1000.0 + math.log((1 + math.e**2) / 2)])
+    )
 
 
 # --- the bound on a model where log p(y|x) is exact -----------------------------------
+
 
 @pytest.fixture
 def lg():
@@ -124,7 +139,11 @@ def test_linear_gaussian_posterior_is_right(lg):
         z = torch.randn(64, 2, dtype=torch.float64)
         mu_p, lv_p = model.prior(x)
         lhs = model.posterior(y, x).log_prob(z)
-        rhs = model.log_likelihood(model.decode(z, x), y) + cu.gaussian_log_density(z, mu_p, lv_p) - model.exact_log_likelihood(y, x)
+        rhs = (
+            model.log_likelihood(model.decode(z, x), y)
+            + cu.gaussian_log_density(z, mu_p, lv_p)
+            - model.exact_log_likelihood(y, x)
+        )
     torch.testing.assert_close(lhs, rhs)
 
 
@@ -149,7 +168,8 @@ def test_monte_carlo_elbo_of_the_library_matches_the_closed_form(lg):
         # cvae_terms averages over every (example, sample) pair: compare with the mean exact ELBO
         assert terms["elbo"].item() == pytest.approx(model.exact_elbo(y, x).mean().item(), abs=0.05)
         assert model.loss_function(model(y, x))["kl"].item() == pytest.approx(
-            cu.kl_diag_gaussians(*model.encode(y, x), *model.prior(x)).mean().item())
+            cu.kl_diag_gaussians(*model.encode(y, x), *model.prior(x)).mean().item()
+        )
 
 
 def test_importance_sampled_estimate_converges_to_log_likelihood(lg):
@@ -192,7 +212,7 @@ class _NoisePool:
 
     def __call__(self, like, **_):
         assert like.shape[1:] == self.eps.shape[1:]
-        rows = self.eps[self.used:self.used + len(like)]
+        rows = self.eps[self.used : self.used + len(like)]
         assert len(rows) == len(like), "asked for more noise than num_samples * batch rows"
         self.used += len(like)
         return rows.to(like.dtype).clone()
@@ -205,9 +225,12 @@ def _by_hand(model, y, x, mask, eps, proposal):
     mu_q, lv_q = model.encode(y, x) if proposal == "recognition" else (mu_p, lv_p)
     log_w = []
     for k in range(len(eps) // batch):
-        z = mu_q + torch.exp(0.5 * lv_q) * eps[k * batch:(k + 1) * batch]
-        log_w.append(model.log_likelihood(model.decode(z, x), y, mask)
-                     + diag_normal(mu_p, lv_p).log_prob(z) - diag_normal(mu_q, lv_q).log_prob(z))
+        z = mu_q + torch.exp(0.5 * lv_q) * eps[k * batch : (k + 1) * batch]
+        log_w.append(
+            model.log_likelihood(model.decode(z, x), y, mask)
+            + diag_normal(mu_p, lv_p).log_prob(z)
+            - diag_normal(mu_q, lv_q).log_prob(z)
+        )
     log_w = torch.stack(log_w)  # (S, batch)
     return torch.logsumexp(log_w, 0) - math.log(len(log_w))
 
@@ -237,8 +260,9 @@ def test_importance_sampling_chunks_decode_every_sample_once_on_the_same_noise(l
     for max_rows in (10**6, batch, 5 * batch + batch - 1, 22 * batch):
         pool = _NoisePool(eps)
         monkeypatch.setattr(torch, "randn_like", pool)
-        got = cu.importance_sampled_log_likelihood(model, y, x, mask, num_samples=num_samples, max_rows=max_rows,
-                                                   proposal=proposal)
+        got = cu.importance_sampled_log_likelihood(
+            model, y, x, mask, num_samples=num_samples, max_rows=max_rows, proposal=proposal
+        )
         monkeypatch.undo()
         assert pool.used == len(eps), max_rows  # every pre-drawn row went through the decoder once
         torch.testing.assert_close(got, expected, rtol=0, atol=1e-8, msg=f"max_rows={max_rows}")  # measured: <1e-15
@@ -266,6 +290,7 @@ def test_evaluate_log_likelihood_over_batches(lg):
 
 
 # --- GSNN and hybrid ------------------------------------------------------------------
+
 
 def test_gsnn_and_hybrid_objectives():
     m = cu.MLPCVAE(x_shape=(1, 28, 28), hidden_dims=[32], z_dim=4)

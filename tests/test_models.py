@@ -17,6 +17,7 @@ def label_batch(n=4, shape=(1, 28, 28)):
 
 # --- the MLP CVAE -------------------------------------------------------------------
 
+
 def test_mlp_cvae_label_condition_shapes():
     m = cu.MLPCVAE(num_classes=10, z_dim=8, hidden_dims=[64, 32])
     y, x = label_batch()
@@ -79,12 +80,15 @@ def test_exactly_one_condition_is_required():
         cu.MLPCVAE(num_classes=10, x_shape=(1, 28, 28))
 
 
-@pytest.mark.parametrize("bad,error,match", [
-    (torch.tensor([0, 1, 2, 10]), ValueError, r"\[0, 9\].*10"),
-    (torch.tensor([-1, 1, 2, 3]), ValueError, r"\[0, 9\].*-1"),
-    (torch.tensor([0.0, 1.0, 2.0, 3.0]), TypeError, "integer class indices"),
-    (torch.eye(10)[:4], ValueError, r"shape \(batch,\)"),
-])
+@pytest.mark.parametrize(
+    "bad,error,match",
+    [
+        (torch.tensor([0, 1, 2, 10]), ValueError, r"\[0, 9\].*10"),
+        (torch.tensor([-1, 1, 2, 3]), ValueError, r"\[0, 9\].*-1"),
+        (torch.tensor([0.0, 1.0, 2.0, 3.0]), TypeError, "integer class indices"),
+        (torch.eye(10)[:4], ValueError, r"shape \(batch,\)"),
+    ],
+)
 def test_bad_labels_are_clear_errors(bad, error, match):
     m = cu.MLPCVAE(num_classes=10)
     y, _ = label_batch()
@@ -142,8 +146,11 @@ def test_gaussian_likelihood_option():
 
 # --- the starting model's convolutional ConditionalVAE ------------------------------------------
 
-@pytest.mark.parametrize("channels,size,hidden", [(1, 28, [32, 64]), (1, 28, None), (3, 64, None),
-                                                  (3, 64, [16, 32, 64]), (2, 17, [8, 16, 32]), (1, 5, [8])])
+
+@pytest.mark.parametrize(
+    "channels,size,hidden",
+    [(1, 28, [32, 64]), (1, 28, None), (3, 64, None), (3, 64, [16, 32, 64]), (2, 17, [8, 16, 32]), (1, 5, [8])],
+)
 def test_conditional_vae_any_size_and_channel_count(channels, size, hidden):
     m = cu.ConditionalVAE((channels, size, size), num_classes=10, z_dim=8, hidden_dims=hidden)
     y, x = torch.rand(2, channels, size, size), torch.tensor([3, 9])
@@ -234,6 +241,7 @@ def test_conditional_vae_learns_a_few_images_and_uses_its_label(mnist_test, one_
 
 # --- baseline and registry ------------------------------------------------------------
 
+
 def test_baseline_net_objective_is_masked_bernoulli_nll():
     b = cu.BaselineNet(hidden_dims=[32])
     images = torch.rand(4, 1, 28, 28)
@@ -244,13 +252,16 @@ def test_baseline_net_objective_is_masked_bernoulli_nll():
     assert b.predict(x).shape == images.shape
 
 
-@pytest.mark.parametrize("make", [
-    lambda: cu.MLPCVAE(num_classes=10, hidden_dims=[16]),
-    lambda: cu.MLPCVAE(x_shape=(1, 28, 28), hidden_dims=[16], learned_prior=False),
-    lambda: cu.ConditionalVAE((1, 28, 28), 10, 4, hidden_dims=[8, 16]),
-    lambda: cu.BaselineNet(hidden_dims=[16]),
-    lambda: cu.LinearGaussianCVAE(),
-])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: cu.MLPCVAE(num_classes=10, hidden_dims=[16]),
+        lambda: cu.MLPCVAE(x_shape=(1, 28, 28), hidden_dims=[16], learned_prior=False),
+        lambda: cu.ConditionalVAE((1, 28, 28), 10, 4, hidden_dims=[8, 16]),
+        lambda: cu.BaselineNet(hidden_dims=[16]),
+        lambda: cu.LinearGaussianCVAE(),
+    ],
+)
 def test_build_model_rebuilds_from_config(make):
     m = make()
     config = copy.deepcopy(m.config)

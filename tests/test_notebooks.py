@@ -69,9 +69,18 @@ def test_notebook_frame(path):
     markdown = [_source(c) for c in nb["cells"] if c["cell_type"] == "markdown"]
     number = int(path.name[:2])
     assert re.match(rf"# {number}\. \S", cells[0]), "the first cell starts with the numbered title"
-    assert badge_markdown(path.name) in cells[0], "the Colab badge must match tools/colab.py (run: python tools/colab.py badges)"
+    assert badge_markdown(path.name) in cells[0], (
+        "the Colab badge must match tools/colab.py (run: python tools/colab.py badges)"
+    )
     headings = [line for m in markdown for line in m.splitlines() if line.startswith("## ")]
-    for section in ("## What you will learn", "## Prerequisites", "## Setup", "## Summary", "## Exercises", "## References"):
+    for section in (
+        "## What you will learn",
+        "## Prerequisites",
+        "## Setup",
+        "## Summary",
+        "## Exercises",
+        "## References",
+    ):
         assert section in headings, f"missing section {section!r}"
     order = [headings.index(s) for s in ("## What you will learn", "## Prerequisites", "## Setup")]
     assert order == sorted(order)
@@ -116,16 +125,24 @@ def test_make_execute_writes_clean_notebooks(tmp_path):
 
     options = _execute_options()
     assert options[:3] == ["--to", "notebook", "--execute"] and "--inplace" in options
-    nb = nbformat.v4.new_notebook(metadata={"kernelspec": {"display_name": "Python 3", "language": "python",
-                                                           "name": "python3"}})
-    nb.cells = [nbformat.v4.new_markdown_cell("# A notebook"),
-                nbformat.v4.new_code_cell("import ipywidgets\nipywidgets.IntSlider(value=3)"),
-                nbformat.v4.new_code_cell("import matplotlib.pyplot as plt\nplt.plot([0, 1])\nplt.show()"),
-                nbformat.v4.new_code_cell("print('done')")]
+    nb = nbformat.v4.new_notebook(
+        metadata={"kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"}}
+    )
+    nb.cells = [
+        nbformat.v4.new_markdown_cell("# A notebook"),
+        nbformat.v4.new_code_cell("import ipywidgets\nipywidgets.IntSlider(value=3)"),
+        nbformat.v4.new_code_cell("import matplotlib.pyplot as plt\nplt.plot([0, 1])\nplt.show()"),
+        nbformat.v4.new_code_cell("print('done')"),
+    ]
     path = tmp_path / "01_probe.ipynb"
     nbformat.write(nb, path)
-    result = subprocess.run([sys.executable, "-m", "nbconvert", *options, str(path)], cwd=tmp_path,
-                            capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-m", "nbconvert", *options, str(path)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert_clean(path)
     cells = _load(path)["cells"]

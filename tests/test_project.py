@@ -53,7 +53,11 @@ def _environment_yml() -> tuple[dict[str, str], list[str]]:
 
 def test_environment_yml_agrees_with_pyproject():
     project = _pyproject()["project"]
-    wanted = [*project["dependencies"], *project["optional-dependencies"]["lab"], *project["optional-dependencies"]["test"]]
+    wanted = [
+        *project["dependencies"],
+        *project["optional-dependencies"]["lab"],
+        *project["optional-dependencies"]["test"],
+    ]
     expected = {}
     for req in wanted:
         if ";" in req:  # conditional on the Python version: not for conda's fixed Python
@@ -97,8 +101,10 @@ def test_constraints_pins_fall_within_the_pyproject_ranges():
     environment.yml, whose ranges test_environment_yml_agrees_with_pyproject holds equal to these).
     Bumping a pin in constraints.txt past its range, without moving the range, fails here."""
     project = _pyproject()["project"]
-    ranges = dict(_split(r) for r in [*project["dependencies"], *(
-        r for extra in project["optional-dependencies"].values() for r in extra)])
+    ranges = dict(
+        _split(r)
+        for r in [*project["dependencies"], *(r for extra in project["optional-dependencies"].values() for r in extra)]
+    )
     pins = _constraints()
     assert {"torch", "torchvision"} <= set(pins)
     for name, version in pins.items():
@@ -118,8 +124,20 @@ def test_ci_runs_the_readme_test_command():
 
 
 def test_package_layout():
-    for path in ("notebooks", "cvae_utils", "data", "tests", "benchmarks", "tools/colab.py", "conftest.py",
-                 "environment.yml", "README.md", "pyproject.toml", ".ci/run", "data/README.md"):
+    for path in (
+        "notebooks",
+        "cvae_utils",
+        "data",
+        "tests",
+        "benchmarks",
+        "tools/colab.py",
+        "conftest.py",
+        "environment.yml",
+        "README.md",
+        "pyproject.toml",
+        ".ci/run",
+        "data/README.md",
+    ):
         assert (ROOT / path).exists(), path
     from setuptools import find_packages
 
@@ -165,8 +183,11 @@ def test_missing_test_extra_is_a_clear_error(tmp_path):
 
 
 def test_no_library_module_is_over_400_lines():
-    long = {str(p.relative_to(ROOT)): n for p in (ROOT / "cvae_utils").rglob("*.py")
-            if (n := len(p.read_text().splitlines())) > 400}
+    long = {
+        str(p.relative_to(ROOT)): n
+        for p in (ROOT / "cvae_utils").rglob("*.py")
+        if (n := len(p.read_text().splitlines())) > 400
+    }
     assert not long, f"split these modules (at most 400 lines each): {long}"
 
 
@@ -184,7 +205,14 @@ def test_the_public_api_is_stated_and_infrastructure_stays_in_its_module():
 
 
 def test_importing_the_library_does_not_import_the_experiments():
-    out = subprocess.run([sys.executable, "-c", "import sys, cvae_utils; "
-                          "print(sorted(m for m in sys.modules if m.startswith('cvae_utils.experiments')))"],
-                         capture_output=True, text=True, check=True).stdout.strip()
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys, cvae_utils; print(sorted(m for m in sys.modules if m.startswith('cvae_utils.experiments')))",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
     assert out == "[]"

@@ -156,8 +156,9 @@ def test_gsnn_figures_use_the_prior_as_proposal(mnist_small):
 def quick_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("quadrants")
     lines = []
-    results = ex.run(seeds=(0, 1), columns=(1,), settings=qx.quick_settings(), device="cpu", directory=out,
-                     log=lines.append)
+    results = ex.run(
+        seeds=(0, 1), columns=(1,), settings=qx.quick_settings(), device="cpu", directory=out, log=lines.append
+    )
     return out, results, "\n".join(lines)
 
 
@@ -173,9 +174,7 @@ def test_quick_run_writes_results_table_and_weights(quick_run):
     assert "| CVAE |" in table and "pyro CVAE (-ELBO) | 71.8" in table and "x faster" in table
     assert table.split("\n", 2)[2] in printed  # the script prints the table it writes
     assert saved["timing"]["speedup_vs_pyro"] > 0 and saved["binarised"] is False
-    assert sorted(json.loads((out / "MANIFEST.json").read_text())["files"]) == sorted(
-        f"{k}_q1.pt" for k in qx.MODELS
-    )
+    assert sorted(json.loads((out / "MANIFEST.json").read_text())["files"]) == sorted(f"{k}_q1.pt" for k in qx.MODELS)
 
 
 def test_shipped_weights_reproduce_the_written_figures(quick_run, mnist_test):
@@ -199,8 +198,15 @@ def test_resume_reuses_finished_runs_and_refuses_stale_ones(quick_run, tmp_path)
             target.write_bytes(f.read_bytes())
     assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["q1_seed0.json", "q1_seed1.json"]
     lines = []
-    again = ex.run(seeds=(0, 1), columns=(1,), settings=qx.quick_settings(), device="cpu", directory=tmp_path,
-                   log=lines.append, resume=True)
+    again = ex.run(
+        seeds=(0, 1),
+        columns=(1,),
+        settings=qx.quick_settings(),
+        device="cpu",
+        directory=tmp_path,
+        log=lines.append,
+        resume=True,
+    )
     assert sum("reusing" in line for line in lines) == 2
     assert again["columns"] == json.loads(json.dumps(results["columns"]))
     assert again["timing"] == pytest.approx(results["timing"])
@@ -224,7 +230,9 @@ def test_altered_weights_are_refused(quick_run, tmp_path):
     with open(tmp_path / "cvae_q1.pt", "ab") as f:
         f.write(b"x")
     assert ex.verify(tmp_path) == ["cvae_q1.pt"]
-    with pytest.raises(DataIntegrityError, match="does not match MANIFEST.json.*python -m cvae_utils.experiments.quadrants run"):
+    with pytest.raises(
+        DataIntegrityError, match="does not match MANIFEST.json.*python -m cvae_utils.experiments.quadrants run"
+    ):
         qx.load_quadrant_model("cvae", 1, "cpu", directory=tmp_path)
     with pytest.raises(DataIntegrityError, match="is not listed in"):
         qx.load_quadrant_model("gsnn", 2, "cpu", directory=tmp_path)

@@ -81,12 +81,14 @@ def test_conditional_accuracy_counts(model):
 
 # --- the shipped pretrained weights ---------------------------------------------------
 
+
 def test_shipped_weights_match_the_manifest():
     assert tuple(recipes.RECIPES) == pretrained.NAMES
     for name in pretrained.NAMES:
         path = pretrained.verified_path(name)
         assert path is not None, (
-            f"{name}: shipped weights missing or changed (python -m cvae_utils.experiments.pretrained build {name})")
+            f"{name}: shipped weights missing or changed (python -m cvae_utils.experiments.pretrained build {name})"
+        )
         assert path.parent == pretrained.PRETRAINED_DIR and path.stat().st_size < 5_000_000
 
 
@@ -111,7 +113,9 @@ def tampered_shipped_dir(tmp_path, monkeypatch):
 
 def test_corrupt_weights_are_not_loaded_but_retrained(tampered_shipped_dir, monkeypatch, capsys):
     calls = []
-    monkeypatch.setattr(recipes, "train_recipe", lambda name, *a, **k: (calls.append(name) or (cu.MLPCVAE(num_classes=10), {})))
+    monkeypatch.setattr(
+        recipes, "train_recipe", lambda name, *a, **k: calls.append(name) or (cu.MLPCVAE(num_classes=10), {})
+    )
     pretrained.load_pretrained("label_cvae", "cpu")
     assert calls == ["label_cvae"]
     assert "no shipped weights match their checksum" in capsys.readouterr().err
@@ -137,7 +141,9 @@ def test_hybrid_cvae_generates_the_digit_asked_for(classifier):
 
 
 def test_cvae_objective_model_keeps_its_measured_share(classifier):
-    """The plain-CVAE model misses the target (about 0.9 at T = 1; notebook 6 explains why): guard against regressions."""
+    """The plain-CVAE model misses the target (about 0.9 at T = 1; notebook 6 explains why).
+
+    A guard against regressions."""
     model = pretrained.load_pretrained("label_cvae", "cpu")
     result = conditional_accuracy(model, classifier, num_per_digit=100, seed=0)
     assert result["accuracy"] >= 0.85, result["per_digit"]

@@ -14,8 +14,14 @@ def test_short_training_lowers_the_test_objective(mnist_small):
     model = small_model()
     test_batches = cu.TensorBatches(test.images, test.labels, batch_size=500, shuffle=False)
     before = cu.evaluate(model, test_batches)
-    history = cu.fit(model, cu.TensorBatches(train.images, train.labels, batch_size=100), test_batches,
-                     num_epochs=3, lr=2e-3, progress=False)
+    history = cu.fit(
+        model,
+        cu.TensorBatches(train.images, train.labels, batch_size=100),
+        test_batches,
+        num_epochs=3,
+        lr=2e-3,
+        progress=False,
+    )
     after = history.last()
     assert after["test_loss"] < before["loss"] - 100  # hundreds of nats better than the untrained model
     assert history["test_loss"][-1] < history["test_loss"][0]
@@ -30,8 +36,12 @@ def test_same_seed_gives_identical_results_on_cpu(mnist_small):
     for _ in range(2):
         model = small_model(seed=3)
         torch.manual_seed(3)
-        h = cu.fit(model, cu.TensorBatches(train.images[:500], train.labels[:500], batch_size=50, seed=3),
-                   num_epochs=2, progress=False)
+        h = cu.fit(
+            model,
+            cu.TensorBatches(train.images[:500], train.labels[:500], batch_size=50, seed=3),
+            num_epochs=2,
+            progress=False,
+        )
         runs.append((h["train_loss"], [p.detach().clone() for p in model.parameters()]))
     assert runs[0][0] == runs[1][0]
     assert all(torch.equal(a, b) for a, b in zip(runs[0][1], runs[1][1]))
@@ -44,18 +54,39 @@ def test_resume_continues_exactly_where_training_stopped(tmp_path, mnist_small):
 
     straight = small_model()
     torch.manual_seed(11)
-    h_straight = cu.fit(straight, cu.TensorBatches(images, labels, batch_size=64, seed=1), test_batches,
-                        num_epochs=3, progress=False, kl_warmup_epochs=2)
+    h_straight = cu.fit(
+        straight,
+        cu.TensorBatches(images, labels, batch_size=64, seed=1),
+        test_batches,
+        num_epochs=3,
+        progress=False,
+        kl_warmup_epochs=2,
+    )
 
     ckpt = tmp_path / "run.pt"
     first = small_model()
     torch.manual_seed(11)
-    cu.fit(first, cu.TensorBatches(images, labels, batch_size=64, seed=1), test_batches, num_epochs=1,
-           progress=False, kl_warmup_epochs=2, checkpoint_path=ckpt)
+    cu.fit(
+        first,
+        cu.TensorBatches(images, labels, batch_size=64, seed=1),
+        test_batches,
+        num_epochs=1,
+        progress=False,
+        kl_warmup_epochs=2,
+        checkpoint_path=ckpt,
+    )
     torch.manual_seed(999)  # whatever happens in between must not matter
     resumed = small_model(seed=5)
-    h_resumed = cu.fit(resumed, cu.TensorBatches(images, labels, batch_size=64, seed=1), test_batches, num_epochs=3,
-                       progress=False, kl_warmup_epochs=2, checkpoint_path=ckpt, resume=True)
+    h_resumed = cu.fit(
+        resumed,
+        cu.TensorBatches(images, labels, batch_size=64, seed=1),
+        test_batches,
+        num_epochs=3,
+        progress=False,
+        kl_warmup_epochs=2,
+        checkpoint_path=ckpt,
+        resume=True,
+    )
 
     for a, b in zip(straight.parameters(), resumed.parameters()):
         assert torch.equal(a, b)
@@ -64,8 +95,15 @@ def test_resume_continues_exactly_where_training_stopped(tmp_path, mnist_small):
     assert not list(tmp_path.glob(".*tmp"))  # the atomic save left no temporary file
 
     # a finished run resumes to nothing new
-    again = cu.fit(small_model(), cu.TensorBatches(images, labels, batch_size=64), num_epochs=3,
-                   kl_warmup_epochs=2, checkpoint_path=ckpt, resume=True, progress=False)
+    again = cu.fit(
+        small_model(),
+        cu.TensorBatches(images, labels, batch_size=64),
+        num_epochs=3,
+        kl_warmup_epochs=2,
+        checkpoint_path=ckpt,
+        resume=True,
+        progress=False,
+    )
     assert len(again) == 3
 
 
@@ -83,8 +121,14 @@ def test_kl_warmup_weights_the_kl_term_during_training_only(mnist_small):
     train, test = mnist_small
     model = small_model()
     tb = cu.TensorBatches(test.images[:200], test.labels[:200], batch_size=100, shuffle=False)
-    h = cu.fit(model, cu.TensorBatches(train.images[:500], train.labels[:500], batch_size=50), tb,
-               num_epochs=1, kl_warmup_epochs=4, progress=False)
+    h = cu.fit(
+        model,
+        cu.TensorBatches(train.images[:500], train.labels[:500], batch_size=50),
+        tb,
+        num_epochs=1,
+        kl_warmup_epochs=4,
+        progress=False,
+    )
     r = h.last()
     # the optimised loss used a KL weight below 1 ...
     assert r["train_loss"] < r["train_recon"] + r["train_kl"] - 1e-3
@@ -177,8 +221,13 @@ def test_history_plots(mnist_small):
 
     train, test = mnist_small
     tb = cu.TensorBatches(test.images[:100], test.labels[:100], batch_size=100, shuffle=False)
-    h = cu.fit(small_model(), cu.TensorBatches(train.images[:200], train.labels[:200], batch_size=100), tb,
-               num_epochs=2, progress=False)
+    h = cu.fit(
+        small_model(),
+        cu.TensorBatches(train.images[:200], train.labels[:200], batch_size=100),
+        tb,
+        num_epochs=2,
+        progress=False,
+    )
     axes = h.plot()
     assert [ax.get_title() for ax in axes][1].startswith("reconstruction")
     assert len(axes[0].get_lines()) == 2  # train and test
@@ -202,8 +251,15 @@ def test_early_stopping_stops_after_patience_epochs(mnist_small):
     train, test = mnist_small
     torch.manual_seed(0)
     model = cu.BaselineNet(hidden_dims=[32])
-    h = cu.fit(model, _quadrant_batches(train.images), _quadrant_batches(test.images, shuffle=False),
-               num_epochs=10, lr=0.0, patience=2, progress=False)
+    h = cu.fit(
+        model,
+        _quadrant_batches(train.images),
+        _quadrant_batches(test.images, shuffle=False),
+        num_epochs=10,
+        lr=0.0,
+        patience=2,
+        progress=False,
+    )
     assert h["epoch"] == [1, 2, 3]
 
 
@@ -230,8 +286,15 @@ def test_early_stopping_bad_arguments(mnist_small):
     with pytest.raises(ValueError, match="needs test_batches"):
         cu.fit(cu.BaselineNet(hidden_dims=[8]), batches, num_epochs=1, patience=1, progress=False)
     with pytest.raises(KeyError, match="monitor='test_elbo' is not a recorded figure"):
-        cu.fit(cu.BaselineNet(hidden_dims=[8]), batches, batches, num_epochs=1, patience=1, monitor="test_elbo",
-               progress=False)
+        cu.fit(
+            cu.BaselineNet(hidden_dims=[8]),
+            batches,
+            batches,
+            num_epochs=1,
+            patience=1,
+            monitor="test_elbo",
+            progress=False,
+        )
 
 
 def test_early_stopping_resumes_from_a_checkpoint(mnist_small, tmp_path):
@@ -241,9 +304,17 @@ def test_early_stopping_resumes_from_a_checkpoint(mnist_small, tmp_path):
     def run(num_epochs, resume):
         torch.manual_seed(0)
         model = cu.BaselineNet(hidden_dims=[32])
-        h = cu.fit(model, _quadrant_batches(train.images, seed=1), _quadrant_batches(test.images, shuffle=False),
-                   num_epochs=num_epochs, lr=0.05, patience=2, checkpoint_path=ckpt if resume is not None else None,
-                   resume=bool(resume), progress=False)
+        h = cu.fit(
+            model,
+            _quadrant_batches(train.images, seed=1),
+            _quadrant_batches(test.images, shuffle=False),
+            num_epochs=num_epochs,
+            lr=0.05,
+            patience=2,
+            checkpoint_path=ckpt if resume is not None else None,
+            resume=bool(resume),
+            progress=False,
+        )
         return model, h
 
     straight_model, straight = run(30, None)
@@ -257,11 +328,16 @@ def test_early_stopping_resumes_from_a_checkpoint(mnist_small, tmp_path):
 def test_fit_prints_one_summary_line(mnist_small, capsys):
     train, test = mnist_small
     model = small_model()
-    cu.fit(model, cu.TensorBatches(train.images[:200], train.labels[:200], batch_size=100),
-           cu.TensorBatches(test.images[:200], test.labels[:200], batch_size=100, shuffle=False), num_epochs=2)
+    cu.fit(
+        model,
+        cu.TensorBatches(train.images[:200], train.labels[:200], batch_size=100),
+        cu.TensorBatches(test.images[:200], test.labels[:200], batch_size=100, shuffle=False),
+        num_epochs=2,
+    )
     out = capsys.readouterr().out.strip().splitlines()
     assert len(out) == 1 and out[0].startswith("fit: 2 epochs in ") and "epoch 2: train loss" in out[0]
     assert "test loss" in out[0]
-    cu.fit(model, cu.TensorBatches(train.images[:200], train.labels[:200], batch_size=100), num_epochs=1,
-           progress=False)
+    cu.fit(
+        model, cu.TensorBatches(train.images[:200], train.labels[:200], batch_size=100), num_epochs=1, progress=False
+    )
     assert capsys.readouterr().out == ""

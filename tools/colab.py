@@ -37,26 +37,29 @@ def colab_url(notebook_name: str) -> str:
 
 
 def badge_markdown(notebook_name: str) -> str:
-    return (
-        f"[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]({colab_url(notebook_name)})"
-    )
+    return f"[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]({colab_url(notebook_name)})"
 
 
 SETUP_SNIPPET = f'''# Setup: make `cvae_utils` importable (on Colab: fetch the repository; torch stays as installed).
-import importlib.metadata, importlib.util, pathlib, subprocess, sys
+import importlib.metadata
+import importlib.util
+import pathlib
+import subprocess
+import sys
+
+REPOSITORY_URL = "{repository_url()}"
 if importlib.util.find_spec("cvae_utils") is None:
     here = pathlib.Path.cwd()
     repo = next((p for p in (here, *here.parents) if (p / "cvae_utils" / "__init__.py").is_file()), None)
     if repo is None:  # not inside a clone (e.g. Colab): clone the repository next to the notebook
         repo = here / "{REPOSITORY.split("/")[1]}"
         if not repo.exists():
-            subprocess.run(["git", "clone", "--depth", "1", "{repository_url()}", str(repo)], check=True)
-    pins = [f"{{name}}=={{importlib.metadata.version(name)}}" for name in ("torch", "torchvision")
-            if importlib.util.find_spec(name) is not None]  # never reinstall the torch already there
+            subprocess.run(["git", "clone", "--depth", "1", REPOSITORY_URL, str(repo)], check=True)
+    installed = [name for name in ("torch", "torchvision") if importlib.util.find_spec(name) is not None]
+    pins = [f"{{name}}=={{importlib.metadata.version(name)}}" for name in installed]  # never reinstall torch
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", str(repo), *pins], check=True)
     sys.path.insert(0, str(repo))
     importlib.invalidate_caches()'''
-
 
 
 BADGE = re.compile(r"\[!\[Open In Colab\]\([^)]*\)\]\([^)]*\)")

@@ -17,9 +17,10 @@ import math
 import os
 import textwrap
 import traceback
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import SimpleNamespace
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -115,8 +116,11 @@ class Comparison:
 
         def matches(value: Tensor) -> bool:
             value = value.double()
-            return bool(value.shape == g64.shape and torch.isfinite(value).all() and torch.allclose(
-                g64, value, rtol=max(rtol, 1e-4), atol=max(atol, 1e-5)))
+            return bool(
+                value.shape == g64.shape
+                and torch.isfinite(value).all()
+                and torch.allclose(g64, value, rtol=max(rtol, 1e-4), atol=max(atol, 1e-5))
+            )
 
         s.fail(case, brief(expected), brief(got), diagnose(self.mistakes, self.terms(*args), matches) or self.hint)
 
@@ -197,8 +201,10 @@ def per_example(inner: str) -> Callable[..., str | None]:
     def hint(got: tuple, first, *_) -> str | None:
         batch = len(first)
         if len(got) == 0 or (got == (1,) and batch != 1):
-            return (f"return one value per example, shape ({batch},): sum over the {inner} only (e.g. "
-                    ".sum(dim=1)), not over the batch too (no bare .sum() or .mean()).")
+            return (
+                f"return one value per example, shape ({batch},): sum over the {inner} only (e.g. "
+                ".sum(dim=1)), not over the batch too (no bare .sum() or .mean())."
+            )
         if len(got) >= 2 and got[0] == batch:
             return f"sum over the {inner}, so that one value per example is left: shape ({batch},)."
         if len(got) == 1 and got[0] != batch:
@@ -209,8 +215,14 @@ def per_example(inner: str) -> Callable[..., str | None]:
 
 
 def _wrap(label: str, text: str) -> str:
-    return textwrap.fill(text, width=WIDTH, initial_indent=f"  {label:<9} ", subsequent_indent=" " * 12,
-                         break_long_words=False, break_on_hyphens=False)
+    return textwrap.fill(
+        text,
+        width=WIDTH,
+        initial_indent=f"  {label:<9} ",
+        subsequent_indent=" " * 12,
+        break_long_words=False,
+        break_on_hyphens=False,
+    )
 
 
 def _student_line(err: BaseException) -> str | None:
@@ -254,8 +266,12 @@ class Session:
         return CheckResult(self.checker, False, "\n".join([head, *lines]), case.title)
 
     def fail(self, case: Case, expected: str, got: str, hint: str) -> None:
-        raise _Stop(self._result(case, [_wrap("input:", case.inputs), _wrap("expected:", expected),
-                                        _wrap("got:", got), _wrap("hint:", hint)]))
+        raise _Stop(
+            self._result(
+                case,
+                [_wrap("input:", case.inputs), _wrap("expected:", expected), _wrap("got:", got), _wrap("hint:", hint)],
+            )
+        )
 
     def call(self, case: Case, *args):
         """fn(*args), or a failed case that reports the exception."""
@@ -271,22 +287,36 @@ class Session:
             if isinstance(err, NotImplementedError):
                 hint = "write the function's body where it says `# your code here`, then run the cell again."
             else:
-                hint = ("the error comes from your function, not from the checker: read the line above, check the "
-                        "shapes and dtypes of the tensors it combines, then run the cell again.")
+                hint = (
+                    "the error comes from your function, not from the checker: read the line above, check the "
+                    "shapes and dtypes of the tensors it combines, then run the cell again."
+                )
             lines = [_wrap("input:", case.inputs), _wrap("error:", error)]
             if where:
                 lines.append(_wrap("at:", where))
             lines.append(_wrap("hint:", hint))
             raise _Stop(self._result(case, lines, "raised an error")) from None
 
-    def tensor(self, case: Case, got, shape: Sequence[int], dtype: torch.dtype, *, what: str,
-               shape_hint: str | Callable[[tuple], str | None] | None = None) -> Tensor:
+    def tensor(
+        self,
+        case: Case,
+        got,
+        shape: Sequence[int],
+        dtype: torch.dtype,
+        *,
+        what: str,
+        shape_hint: str | Callable[[tuple], str | None] | None = None,
+    ) -> Tensor:
         """Check that ``got`` is a tensor of the given shape and dtype; return it detached."""
         expected = f"{what}: a tensor of shape {shape_text(shape)}, {dtype_name(dtype)}"
         if got is None:
-            self.fail(case, expected, "None",
-                      f"{self.name} returns None: write its body where it says `# your code here` and end it with "
-                      "`return` and the result (a common slip is to compute the value and forget the `return`).")
+            self.fail(
+                case,
+                expected,
+                "None",
+                f"{self.name} returns None: write its body where it says `# your code here` and end it with "
+                "`return` and the result (a common slip is to compute the value and forget the `return`).",
+            )
         if not isinstance(got, Tensor):
             hint = "return a torch.Tensor, computed with torch operations on the input tensors"
             if isinstance(got, (float, int)):
@@ -300,15 +330,20 @@ class Session:
             hint = shape_hint(tuple(got.shape)) if callable(shape_hint) else shape_hint
             self.fail(case, expected, brief(got), hint or f"the result must have shape {shape_text(shape)}.")
         if got.dtype != dtype:
-            self.fail(case, expected, brief(got),
-                      f"the inputs are {dtype_name(dtype)}, so the result should be too: do not "
-                      "convert with .float() / .double(), and create any new tensor with the inputs' dtype "
-                      "(torch.zeros_like, torch.randn_like, or dtype=...).")
+            self.fail(
+                case,
+                expected,
+                brief(got),
+                f"the inputs are {dtype_name(dtype)}, so the result should be too: do not "
+                "convert with .float() / .double(), and create any new tensor with the inputs' dtype "
+                "(torch.zeros_like, torch.randn_like, or dtype=...).",
+            )
         return got.detach()
 
 
-def run(checker: str, fn, cases: Callable[[], list[Case]], *, passes: str,
-        comparison: Comparison | None = None) -> CheckResult:
+def run(
+    checker: str, fn, cases: Callable[[], list[Case]], *, passes: str, comparison: Comparison | None = None
+) -> CheckResult:
     """Try ``fn`` on every case in turn (the cases built by ``cases()``); the first failure ends the check."""
     _require_callable(checker, fn)
     cases = cases()
@@ -321,11 +356,14 @@ def run(checker: str, fn, cases: Callable[[], list[Case]], *, passes: str,
             except _Stop as stop:
                 return stop.result
             except Exception as err:  # what came back was too odd for the checker to examine
-                return session._result(case, [
-                    _wrap("input:", case.inputs),
-                    _wrap("problem:", f"the checker could not examine the result ({type(err).__name__}: {err})."),
-                    _wrap("hint:", "return a tensor of the shape the exercise asks for, computed from the inputs."),
-                ])
+                return session._result(
+                    case,
+                    [
+                        _wrap("input:", case.inputs),
+                        _wrap("problem:", f"the checker could not examine the result ({type(err).__name__}: {err})."),
+                        _wrap("hint:", "return a tensor of the shape the exercise asks for, computed from the inputs."),
+                    ],
+                )
     titles = "; ".join(c.title for c in cases)
     text = f"{PASS_MARK}  {session.name} {passes} on all {len(cases)} cases ({titles})."
     if session.notes:

@@ -14,8 +14,8 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import torch
 from torch import nn
@@ -80,21 +80,33 @@ def train_recipe(name: str, device=None, *, quick: bool | None = None, progress:
     seed_everything(recipe.seed)
     model = recipe.build().to(device)
     start = time.perf_counter()
-    history = fit(model, _batches(recipe.task, train, recipe.batch_size, True, recipe.seed),
-                  _batches(recipe.task, test, 1000, False, recipe.seed), num_epochs=epochs, lr=recipe.lr,
-                  progress=progress, **recipe.objective)
+    history = fit(
+        model,
+        _batches(recipe.task, train, recipe.batch_size, True, recipe.seed),
+        _batches(recipe.task, test, 1000, False, recipe.seed),
+        num_epochs=epochs,
+        lr=recipe.lr,
+        progress=progress,
+        **recipe.objective,
+    )
     test_batches = _batches(recipe.task, test, 1000, False, 0)
     figures = {f"test_{k}": v for k, v in evaluate(model, test_batches, **recipe.objective).items()}
     if recipe.objective:  # also the plain CVAE bound, comparable with the other models
         figures.update({f"test_cvae_{k}": v for k, v in evaluate(model, test_batches).items()})
-    figures.update(epochs=epochs, train_seconds=round(time.perf_counter() - start, 1), device=str(device),
-                   torch=torch.__version__, last_epoch=history.last())
+    figures.update(
+        epochs=epochs,
+        train_seconds=round(time.perf_counter() - start, 1),
+        device=str(device),
+        torch=torch.__version__,
+        last_epoch=history.last(),
+    )
     return model.eval(), figures
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m cvae_utils.experiments.pretrained",
-                                     description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m cvae_utils.experiments.pretrained", description=__doc__.splitlines()[0]
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     b = sub.add_parser("build", help="retrain models from scratch (full mode) and rewrite their files")
     b.add_argument("names", nargs="*", help=f"default: all of {sorted(RECIPES)}")
@@ -102,7 +114,9 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("verify", help="check every shipped file against the manifest")
     args = parser.parse_args(argv)
     if PRETRAINED_DIR is None:
-        print("the shipped weights live in a clone of the repository (data/pretrained); run this there", file=sys.stderr)
+        print(
+            "the shipped weights live in a clone of the repository (data/pretrained); run this there", file=sys.stderr
+        )
         return 2
     if args.command == "verify":
         bad = unverified_files(PRETRAINED_DIR)

@@ -27,8 +27,17 @@ import torch
 from ..checkpoint import FORMAT_VERSION
 from ..config import quick_mode
 from ..files import atomic_write, file_digest, record_files, unverified_files, writable_dir
-from ..quadrants import COLUMNS, MODELS, OBJECTIVES, Settings, build, quick_settings, task_batches, test_figures
-from ..quadrants import weights_name
+from ..quadrants import (
+    COLUMNS,
+    MODELS,
+    OBJECTIVES,
+    Settings,
+    build,
+    quick_settings,
+    task_batches,
+    test_figures,
+    weights_name,
+)
 from ..train import fit
 from ..utils import get_device, seed_everything, tune_cpu_allocator
 
@@ -59,8 +68,17 @@ def train_column(num_observed: int, seed: int, settings: Settings, device, log=p
         model = build(kind, settings, baseline).to(device)
         objective = OBJECTIVES[kind]
         start = time.perf_counter()
-        history = fit(model, train_b, val_b, num_epochs=settings.max_epochs, lr=settings.lr, objective=objective,
-                      alpha=settings.alpha, patience=settings.patience, progress=False)
+        history = fit(
+            model,
+            train_b,
+            val_b,
+            num_epochs=settings.max_epochs,
+            lr=settings.lr,
+            objective=objective,
+            alpha=settings.alpha,
+            patience=settings.patience,
+            progress=False,
+        )
         seconds = time.perf_counter() - start
         round_to_half(model)
         if kind == "baseline":
@@ -68,11 +86,19 @@ def train_column(num_observed: int, seed: int, settings: Settings, device, log=p
         seed_everything(seed)
         figures = test_figures(kind, model, test_b, settings.num_samples)
         per_epoch = sum(history["seconds"]) / len(history)
-        out[kind] = {"model": model, "epochs": len(history), "best_epoch": int(history.best()["epoch"]),
-                     "train_seconds": seconds, "seconds_per_epoch": per_epoch, **figures}
-        log(f"  {num_observed} quadrant(s), seed {seed}, {kind:8s}: {len(history):2d} epochs "
+        out[kind] = {
+            "model": model,
+            "epochs": len(history),
+            "best_epoch": int(history.best()["epoch"]),
+            "train_seconds": seconds,
+            "seconds_per_epoch": per_epoch,
+            **figures,
+        }
+        log(
+            f"  {num_observed} quadrant(s), seed {seed}, {kind:8s}: {len(history):2d} epochs "
             f"({per_epoch:.2f} s each, best {out[kind]['best_epoch']}), test NLL {figures['nll']:.2f}, "
-            f"-ELBO {figures['neg_elbo']:.2f}")
+            f"-ELBO {figures['neg_elbo']:.2f}"
+        )
     return out
 
 
@@ -101,8 +127,11 @@ def verify(directory: Path = QUADRANTS_DIR) -> list[str]:
 
 
 def _mean_sd(values: list[float]) -> dict:
-    return {"mean": statistics.fmean(values), "sd": statistics.stdev(values) if len(values) > 1 else 0.0,
-            "values": values}
+    return {
+        "mean": statistics.fmean(values),
+        "sd": statistics.stdev(values) if len(values) > 1 else 0.0,
+        "values": values,
+    }
 
 
 def summarise(per_seed: dict, settings: Settings, seeds, timing: dict, device: str) -> dict:
@@ -143,12 +172,18 @@ def markdown_table(results: dict) -> str:
     lines = [head, "|---|" + "---|" * len(cols)]
     names = {"baseline": "NN (baseline)", "cvae": "CVAE", "gsnn": "GSNN", "hybrid": "hybrid (α = 0.5)"}
     for kind in MODELS:
-        cells = [f"{cell(results['columns'][c][kind]['nll'])} / {cell(results['columns'][c][kind]['neg_elbo'])}"
-                 for c in cols]
+        cells = [
+            f"{cell(results['columns'][c][kind]['nll'])} / {cell(results['columns'][c][kind]['neg_elbo'])}"
+            for c in cols
+        ]
         lines.append(f"| {names[kind]} | " + " | ".join(cells) + " |")
-    lines.append("| gap NN - CVAE | " + " | ".join(
-        f"{results['columns'][c]['gap']['nll']:.1f} / {results['columns'][c]['gap']['neg_elbo']:.1f}" for c in cols
-    ) + " |")
+    lines.append(
+        "| gap NN - CVAE | "
+        + " | ".join(
+            f"{results['columns'][c]['gap']['nll']:.1f} / {results['columns'][c]['gap']['neg_elbo']:.1f}" for c in cols
+        )
+        + " |"
+    )
     lines.append("| pyro NN | " + " | ".join(f"{results['pyro']['baseline'][c]}" for c in cols) + " |")
     lines.append("| pyro CVAE (-ELBO) | " + " | ".join(f"{results['pyro']['cvae'][c]}" for c in cols) + " |")
     lines.append("| pyro gap | " + " | ".join(f"{results['pyro_gap'][c]}" for c in cols) + " |")
@@ -156,7 +191,8 @@ def markdown_table(results: dict) -> str:
     t = results["timing"]
     notes = [
         "",
-        f"Test set: {results['settings']['test_limit'] or 10000} MNIST test images, grey-level targets (not binarised), "
+        f"Test set: {results['settings']['test_limit'] or 10000} MNIST test images, "
+        "grey-level targets (not binarised), "
         f"Bernoulli likelihood, nats per example (lower is better). NLL = -log p(y|x) by importance sampling with "
         f"S = {results['settings']['num_samples']} (q(z|x,y) as proposal; p(z|x) for the GSNN); -ELBO with one sample "
         f"(for the GSNN its objective, the ELBO with q = p(z|x)). "
@@ -167,7 +203,8 @@ def markdown_table(results: dict) -> str:
             f"1-quadrant timing: baseline {t['baseline_seconds_per_epoch']:.2f} s/epoch, CVAE "
             f"{t['cvae_seconds_per_epoch']:.2f} s/epoch on {results['device']} ({results['machine']}); pyro's example "
             f"{PYRO_EPOCH_SECONDS['baseline']:.0f} + {PYRO_EPOCH_SECONDS['cvae']:.0f} s per epoch on the same 2-core "
-            f"machine: {t['speedup_vs_pyro']:.1f}x faster.")
+            f"machine: {t['speedup_vs_pyro']:.1f}x faster."
+        )
     return "\n".join(lines + notes) + "\n"
 
 
@@ -177,8 +214,13 @@ def record_path(num_observed: int, seed: int, directory: Path = QUADRANTS_DIR) -
 
 def _save_record(num_observed: int, seed: int, settings: Settings, out: dict, files: dict, directory: Path) -> None:
     """One finished (column, seed): its figures, epochs and timing, so an interrupted run can resume."""
-    record = {"settings": asdict(settings), "num_observed": num_observed, "seed": seed,
-              "models": {k: {m: v for m, v in out[k].items() if m != "model"} for k in MODELS}, "files": files}
+    record = {
+        "settings": asdict(settings),
+        "num_observed": num_observed,
+        "seed": seed,
+        "models": {k: {m: v for m, v in out[k].items() if m != "model"} for k in MODELS},
+        "files": files,
+    }
     with atomic_write(record_path(num_observed, seed, directory), "w") as f:
         f.write(json.dumps(record, indent=2) + "\n")
 
@@ -197,8 +239,15 @@ def _load_record(num_observed: int, seed: int, settings: Settings, directory: Pa
     return record
 
 
-def run(seeds=(0,), columns=COLUMNS, settings: Settings | None = None, device=None,
-        directory: Path = QUADRANTS_DIR, log=print, resume: bool = False) -> dict:
+def run(
+    seeds=(0,),
+    columns=COLUMNS,
+    settings: Settings | None = None,
+    device=None,
+    directory: Path = QUADRANTS_DIR,
+    log=print,
+    resume: bool = False,
+) -> dict:
     """Train and evaluate every model of every column for every seed; write results (and the first seed's weights).
 
     Each finished (column, seed) is saved under ``runs/``; with ``resume=True`` those made
@@ -222,8 +271,10 @@ def run(seeds=(0,), columns=COLUMNS, settings: Settings | None = None, device=No
         for seed in seeds:
             record = _load_record(q, seed, settings, directory) if resume else None
             if record is not None:
-                log(f"[{time.perf_counter() - start:7.1f} s] {q} quadrant(s) observed, seed {seed}: "
-                    f"reusing {record_path(q, seed, directory).relative_to(directory)}")
+                log(
+                    f"[{time.perf_counter() - start:7.1f} s] {q} quadrant(s) observed, seed {seed}: "
+                    f"reusing {record_path(q, seed, directory).relative_to(directory)}"
+                )
                 out, new_files = record["models"], record["files"]
             else:
                 log(f"[{time.perf_counter() - start:7.1f} s] {q} quadrant(s) observed, seed {seed}")
@@ -239,14 +290,16 @@ def run(seeds=(0,), columns=COLUMNS, settings: Settings | None = None, device=No
             if q == 1 and seed == seeds[0]:
                 timing["baseline_seconds_per_epoch"] = out["baseline"]["seconds_per_epoch"]
                 timing["cvae_seconds_per_epoch"] = out["cvae"]["seconds_per_epoch"]
-            timing["total_seconds"] = timing.get("total_seconds", 0.0) + sum(
-                out[k]["train_seconds"] for k in MODELS)
+            timing["total_seconds"] = timing.get("total_seconds", 0.0) + sum(out[k]["train_seconds"] for k in MODELS)
     if "cvae_seconds_per_epoch" in timing:
         ours = timing["baseline_seconds_per_epoch"] + timing["cvae_seconds_per_epoch"]
         timing["speedup_vs_pyro"] = sum(PYRO_EPOCH_SECONDS.values()) / ours
     results = summarise(per_seed, settings, seeds, timing, str(device))
-    record_files(directory, {name: {"model": name.split("_q")[0], "observed_quadrants": int(name[-4])}
-                             for name in files}, settings=results["settings"])
+    record_files(
+        directory,
+        {name: {"model": name.split("_q")[0], "observed_quadrants": int(name[-4])} for name in files},
+        settings=results["settings"],
+    )
     with atomic_write(directory / "results.json", "w") as f:
         f.write(json.dumps(results, indent=2) + "\n")
     table = markdown_table(results)
@@ -265,7 +318,9 @@ def load_results(directory: Path = QUADRANTS_DIR) -> dict:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m cvae_utils.experiments.quadrants", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m cvae_utils.experiments.quadrants", description=__doc__.splitlines()[0]
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     r = sub.add_parser("run", help="train and evaluate every model, write results and weights")
     r.add_argument("--seeds", type=int, nargs="+", default=[0])
@@ -273,8 +328,11 @@ def main(argv=None) -> int:
     r.add_argument("--device", default=None)
     r.add_argument("--input-noise", type=float, default=0.0, help="probability of blanking observed pixels")
     r.add_argument("--out", type=Path, default=QUADRANTS_DIR, help="folder for results and weights")
-    r.add_argument("--resume", action="store_true",
-                   help="reuse the (column, seed) runs already saved under OUT/runs with the same settings")
+    r.add_argument(
+        "--resume",
+        action="store_true",
+        help="reuse the (column, seed) runs already saved under OUT/runs with the same settings",
+    )
     sub.add_parser("verify", help="check the shipped weights against MANIFEST.json")
     args = parser.parse_args(argv)
     if args.command == "verify":

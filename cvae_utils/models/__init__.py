@@ -7,7 +7,7 @@
 * :mod:`.classifier`: the digit classifier that scores samples (not a VAE).
 """
 
-from .base import BaseVAE, ForwardOutput, MODEL_REGISTRY, build_model, mlp, register_model
+from .base import MODEL_REGISTRY, BaseVAE, ForwardOutput, build_model, mlp, register_model
 from .classifier import DigitClassifier
 from .conv_cvae import ConditionalVAE
 from .mlp_cvae import MLPCVAE

@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
-from typing import NamedTuple, Sequence
+from collections.abc import Sequence
+from typing import NamedTuple
 
 import torch
 from torch import Tensor, nn
@@ -171,7 +172,9 @@ class BaseVAE(nn.Module, ABC):
         z = self.reparameterize(mu, logvar)
         return ForwardOutput(self.decode(z, x), y, mu, logvar, prior_mu, prior_logvar, z)
 
-    def loss_function(self, out: ForwardOutput, mask: Tensor | None = None, kl_weight: float = 1.0) -> dict[str, Tensor]:
+    def loss_function(
+        self, out: ForwardOutput, mask: Tensor | None = None, kl_weight: float = 1.0
+    ) -> dict[str, Tensor]:
         """The negative CVAE bound in nats per example, its terms named as in the paper.
 
         ``recon`` = -E_q[log p(y|x,z)], ``kl`` = KL(q(z|x,y) || p(z|x)), ``elbo`` = -(recon + kl)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -23,8 +23,14 @@ class DigitClassifier(nn.Module):
     Taught in notebook 6, "Two pretrained models, loaded in seconds".
     """
 
-    def __init__(self, x_shape: Sequence[int] = (1, 28, 28), num_classes: int = 10,
-                 channels: Sequence[int] = (32, 64), hidden: int = 128, dropout: float = 0.25) -> None:
+    def __init__(
+        self,
+        x_shape: Sequence[int] = (1, 28, 28),
+        num_classes: int = 10,
+        channels: Sequence[int] = (32, 64),
+        hidden: int = 128,
+        dropout: float = 0.25,
+    ) -> None:
         super().__init__()
         chans = [int(c) for c in channels]
         self.x_shape = as_shape(x_shape, "x_shape")
@@ -37,12 +43,26 @@ class DigitClassifier(nn.Module):
             layers += [nn.Conv2d(c, out, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2)]
             c, h, w = out, h // 2, w // 2
         if h < 1 or w < 1:
-            raise ValueError(f"{len(chans)} pooling layers are too many for images of {self.x_shape}: use fewer channels.")
+            raise ValueError(
+                f"{len(chans)} pooling layers are too many for images of {self.x_shape}: use fewer channels."
+            )
         self.features = nn.Sequential(*layers)
-        self.head = nn.Sequential(nn.Flatten(), nn.Dropout(dropout), nn.Linear(c * h * w, hidden), nn.ReLU(),
-                                  nn.Dropout(dropout), nn.Linear(hidden, self.num_classes))
-        self.config = model_config(self, x_shape=list(self.x_shape), num_classes=self.num_classes, channels=chans,
-                                   hidden=int(hidden), dropout=float(dropout))
+        self.head = nn.Sequential(
+            nn.Flatten(),
+            nn.Dropout(dropout),
+            nn.Linear(c * h * w, hidden),
+            nn.ReLU(),
+            nn.Dropout(dropout),
+            nn.Linear(hidden, self.num_classes),
+        )
+        self.config = model_config(
+            self,
+            x_shape=list(self.x_shape),
+            num_classes=self.num_classes,
+            channels=chans,
+            hidden=int(hidden),
+            dropout=float(dropout),
+        )
 
     def forward(self, x: Tensor) -> Tensor:
         """Class logits for images x (B, C, H, W)."""

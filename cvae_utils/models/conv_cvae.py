@@ -8,7 +8,7 @@ trains it beside the MLP CVAE (the appendix on the starting model lists what was
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -31,7 +31,10 @@ def conv_sizes(size: int, num_layers: int) -> list[int]:
 def default_hidden_dims(height: int, width: int) -> list[int]:
     """The starting model's channels, as many layers as keep the bottleneck at least 2 x 2."""
     layers = 0
-    while layers < len(DEFAULT_HIDDEN_DIMS) and min(conv_sizes(height, layers + 1)[-1], conv_sizes(width, layers + 1)[-1]) >= 2:
+    while (
+        layers < len(DEFAULT_HIDDEN_DIMS)
+        and min(conv_sizes(height, layers + 1)[-1], conv_sizes(width, layers + 1)[-1]) >= 2
+    ):
         layers += 1
     return list(DEFAULT_HIDDEN_DIMS[:layers])
 
@@ -40,8 +43,11 @@ def _up_block(c_in: int, c_out: int, size_in: tuple[int, int], size_out: tuple[i
     # ConvTranspose2d(k=3, s=2, p=1) gives 2 * size_in - 1 + output_padding: pick the
     # output_padding (0 or 1) per axis that lands exactly on the encoder's size at this depth.
     padding = tuple(o - 2 * i + 1 for i, o in zip(size_in, size_out))
-    return [nn.ConvTranspose2d(c_in, c_out, 3, stride=2, padding=1, output_padding=padding),
-            nn.BatchNorm2d(c_out), nn.LeakyReLU()]
+    return [
+        nn.ConvTranspose2d(c_in, c_out, 3, stride=2, padding=1, output_padding=padding),
+        nn.BatchNorm2d(c_out),
+        nn.LeakyReLU(),
+    ]
 
 
 @register_model
@@ -119,8 +125,15 @@ class ConditionalVAE(BaseVAE):
             *_up_block(rev[-1], rev[-1], rsizes[-2], rsizes[-1]),
             nn.Conv2d(rev[-1], channels, kernel_size=3, padding=1),
         )
-        self.config = model_config(self, y_shape=list(self.y_shape), num_classes=self.num_classes, z_dim=self.z_dim,
-                                   hidden_dims=hidden, likelihood=likelihood, obs_std=float(obs_std))
+        self.config = model_config(
+            self,
+            y_shape=list(self.y_shape),
+            num_classes=self.num_classes,
+            z_dim=self.z_dim,
+            hidden_dims=hidden,
+            likelihood=likelihood,
+            obs_std=float(obs_std),
+        )
 
     def _one_hot(self, x: Tensor) -> Tensor:
         check_labels("x (labels)", x, self.num_classes)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import Tensor, nn
@@ -23,8 +23,12 @@ class BaselineNet(nn.Module):
     Taught in notebook 7, "The baseline, and why it blurs".
     """
 
-    def __init__(self, x_shape: Sequence[int] = (1, 28, 28), y_shape: Sequence[int] | None = None,
-                 hidden_dims: Sequence[int] = (500, 500)) -> None:
+    def __init__(
+        self,
+        x_shape: Sequence[int] = (1, 28, 28),
+        y_shape: Sequence[int] | None = None,
+        hidden_dims: Sequence[int] = (500, 500),
+    ) -> None:
         super().__init__()
         self.x_shape = as_shape(x_shape, "x_shape")
         self.y_shape = as_shape(y_shape, "y_shape") if y_shape is not None else self.x_shape
@@ -68,9 +72,16 @@ class QuadrantCVAE(BaseVAE):
     Taught in notebook 7, "The CVAE with the paper's recurrent connection".
     """
 
-    def __init__(self, baseline: BaselineNet | None = None, *, img_shape: Sequence[int] = (1, 28, 28),
-                 z_dim: int = 32, hidden_dims: Sequence[int] = (500, 500),
-                 baseline_hidden_dims: Sequence[int] = (500, 500), fill: float = -1.0) -> None:
+    def __init__(
+        self,
+        baseline: BaselineNet | None = None,
+        *,
+        img_shape: Sequence[int] = (1, 28, 28),
+        z_dim: int = 32,
+        hidden_dims: Sequence[int] = (500, 500),
+        baseline_hidden_dims: Sequence[int] = (500, 500),
+        fill: float = -1.0,
+    ) -> None:
         super().__init__(z_dim, "bernoulli")
         self.x_shape = self.y_shape = as_shape(img_shape, "img_shape")
         hidden = [int(h) for h in hidden_dims]
@@ -86,8 +97,14 @@ class QuadrantCVAE(BaseVAE):
         self.recognition_net = mlp([d, *hidden, 2 * self.z_dim])
         self.prior_net = mlp([d, *hidden, 2 * self.z_dim])
         self.generation_net = mlp([self.z_dim + d, *reversed(hidden), d])
-        self.config = model_config(self, img_shape=list(self.x_shape), z_dim=self.z_dim, hidden_dims=hidden,
-                                   baseline_hidden_dims=list(baseline.config["kwargs"]["hidden_dims"]), fill=self.fill)
+        self.config = model_config(
+            self,
+            img_shape=list(self.x_shape),
+            z_dim=self.z_dim,
+            hidden_dims=hidden,
+            baseline_hidden_dims=list(baseline.config["kwargs"]["hidden_dims"]),
+            fill=self.fill,
+        )
 
     def train(self, mode: bool = True):
         super().train(mode)
