@@ -23,10 +23,12 @@ NB ?=
 
 # make execute: nbconvert runs each notebook top to bottom in a fresh python3 kernel (from the
 # notebooks folder) and writes it back as committed: no cell timeout, no per-cell timing metadata,
-# no widget state in the notebook metadata (widget views keep their text fallback).
+# no widget state in the notebook metadata (widget views keep their text fallback). nbclient must record
+# the widget state while it runs (notebook 6's sampler draws into an Output widget, which fails without it),
+# so ClearMetadataPreprocessor drops it afterwards, keeping only kernelspec and language_info.
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 EXECUTE_NOTEBOOKS = $(if $(strip $(NB)),$(filter $(foreach n,$(NB),notebooks/$(n)%),$(NOTEBOOKS)),$(NOTEBOOKS))
-EXECUTE_OPTIONS := --to notebook --execute --inplace --ExecutePreprocessor.kernel_name=python3 --ExecutePreprocessor.timeout=-1 --ExecutePreprocessor.record_timing=False --ExecutePreprocessor.store_widget_state=False
+EXECUTE_OPTIONS := --to notebook --execute --inplace --ExecutePreprocessor.kernel_name=python3 --ExecutePreprocessor.timeout=-1 --ExecutePreprocessor.record_timing=False --ClearMetadataPreprocessor.enabled=True --ClearMetadataPreprocessor.clear_cell_metadata=False --ClearMetadataPreprocessor.preserve_nb_metadata_mask=kernelspec --ClearMetadataPreprocessor.preserve_nb_metadata_mask=language_info
 
 .PHONY: lab test lint format execute bench quadrants env clean
 

@@ -7,7 +7,7 @@ import cvae_utils as cu
 
 
 def test_save_and_load_model_round_trip(tmp_path):
-    m = cu.ConditionalVAE((1, 28, 28), 10, 4, hidden_dims=[8, 16]).eval()
+    m = cu.ConditionalVAE((1, 28, 28), 4, num_classes=10, hidden_dims=[8, 16]).eval()
     path = cu.save_checkpoint(tmp_path / "sub" / "m.pt", m, note="hello")
     loaded = cu.load_model(path)
     assert type(loaded) is cu.ConditionalVAE and not loaded.training
@@ -23,7 +23,7 @@ def test_loading_into_another_architecture_is_a_clear_error(tmp_path):
     path = cu.save_checkpoint(tmp_path / "m.pt", cu.MLPCVAE(num_classes=10, hidden_dims=[16]))
     ckpt = cu.read_checkpoint(path)
     with pytest.raises(cu.CheckpointError, match="MLPCVAE.*ConditionalVAE"):
-        cu.checkpoint.load_into(cu.ConditionalVAE((1, 28, 28), 10, 4, hidden_dims=[8]), ckpt)
+        cu.checkpoint.load_into(cu.ConditionalVAE((1, 28, 28), 4, num_classes=10, hidden_dims=[8]), ckpt)
     with pytest.raises(cu.CheckpointError, match="hidden_dims"):
         cu.checkpoint.load_into(cu.MLPCVAE(num_classes=10, hidden_dims=[32]), ckpt)
 

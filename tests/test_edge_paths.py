@@ -64,7 +64,7 @@ def test_conv_cvae_trains_samples_and_generates_on_one_image(mnist_small):
 
 def test_conv_cvae_refuses_an_architecture_that_shrinks_the_image_to_one_pixel():
     with pytest.raises(ValueError, match=r"shrink a 28 x 28 image to 1 x 1.*at most 4 entries"):
-        cu.ConditionalVAE((1, 28, 28), 10, 4, hidden_dims=[8, 8, 8, 8, 8])
+        cu.ConditionalVAE((1, 28, 28), 4, num_classes=10, hidden_dims=[8, 8, 8, 8, 8])
 
 
 def test_conv_cvae_works_on_non_square_images():

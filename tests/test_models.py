@@ -45,7 +45,7 @@ def test_constructor_never_mutates_its_arguments():
     hidden = [64, 32]
     shape = [1, 28, 28]
     cu.MLPCVAE(y_shape=shape, num_classes=10, hidden_dims=hidden)
-    cu.ConditionalVAE((1, 28, 28), 10, 8, hidden_dims=hidden)
+    cu.ConditionalVAE((1, 28, 28), 8, num_classes=10, hidden_dims=hidden)
     cu.BaselineNet(x_shape=shape, hidden_dims=hidden)
     assert hidden == [64, 32] and shape == [1, 28, 28]
 
@@ -165,7 +165,7 @@ def test_conditional_vae_any_size_and_channel_count(channels, size, hidden):
 
 
 def test_conditional_vae_default_is_the_seed_architecture():
-    m = cu.ConditionalVAE((3, 64, 64), 10, 128)  # the starting model's defaults: 64 px, [32, 64, 128, 256, 512]
+    m = cu.ConditionalVAE((3, 64, 64), 128, num_classes=10)  # the starting model's defaults: 64 px, [32, 64, 128, 256, 512]
     assert m.bottleneck == (512, 2, 2)
     assert m.final_layer[-1].out_channels == 3
     assert m.embed_class.out_features == 64 * 64
@@ -173,7 +173,7 @@ def test_conditional_vae_default_is_the_seed_architecture():
 
 
 def test_conditional_vae_rejects_wrong_image_size():
-    m = cu.ConditionalVAE((1, 28, 28), 10, 8, hidden_dims=[16, 32])
+    m = cu.ConditionalVAE((1, 28, 28), 8, num_classes=10, hidden_dims=[16, 32])
     with pytest.raises(ValueError, match=r"shape \(batch, 1, 28, 28\)"):
         m(torch.rand(2, 1, 32, 32), torch.tensor([0, 1]))
     with pytest.raises(ValueError, match=r"\[0, 9\]"):
@@ -257,7 +257,7 @@ def test_baseline_net_objective_is_masked_bernoulli_nll():
     [
         lambda: cu.MLPCVAE(num_classes=10, hidden_dims=[16]),
         lambda: cu.MLPCVAE(x_shape=(1, 28, 28), hidden_dims=[16], learned_prior=False),
-        lambda: cu.ConditionalVAE((1, 28, 28), 10, 4, hidden_dims=[8, 16]),
+        lambda: cu.ConditionalVAE((1, 28, 28), 4, num_classes=10, hidden_dims=[8, 16]),
         lambda: cu.BaselineNet(hidden_dims=[16]),
         lambda: cu.LinearGaussianCVAE(),
     ],

@@ -73,10 +73,10 @@ class ConditionalVAE(BaseVAE):
     def __init__(
         self,
         y_shape: Sequence[int] = (1, 28, 28),
-        num_classes: int = 10,
         z_dim: int = 20,
         hidden_dims: Sequence[int] | None = None,
         *,
+        num_classes: int = 10,
         likelihood: str = "bernoulli",
         obs_std: float = 0.1,
     ) -> None:
