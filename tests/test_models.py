@@ -165,7 +165,9 @@ def test_conditional_vae_any_size_and_channel_count(channels, size, hidden):
 
 
 def test_conditional_vae_default_is_the_seed_architecture():
-    m = cu.ConditionalVAE((3, 64, 64), 128, num_classes=10)  # the starting model's defaults: 64 px, [32, 64, 128, 256, 512]
+    m = cu.ConditionalVAE(
+        (3, 64, 64), 128, num_classes=10
+    )  # the starting model's defaults: 64 px, [32, 64, 128, 256, 512]
     assert m.bottleneck == (512, 2, 2)
     assert m.final_layer[-1].out_channels == 3
     assert m.embed_class.out_features == 64 * 64

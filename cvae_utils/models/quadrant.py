@@ -59,8 +59,9 @@ class QuadrantCVAE(BaseVAE):
 
     x is an image whose unobserved pixels hold ``fill`` (-1), y the same image with the
     observed pixels at ``fill`` (see :func:`cvae_utils.quadrants.split_quadrants`). A trained,
-    frozen :class:`BaselineNet` predicts y_hat from x; the paper feeds that prediction to
-    the prior and generation networks (Sec. 4.1, "recurrent connection"):
+    frozen :class:`BaselineNet` predicts y_hat from x; feeding that prediction to the prior
+    network is the paper's "recurrent connection" (Sec. 4.1), and this model gives it to the
+    generation network as well:
 
     * recognition q(z|x,y): an MLP on the whole image (x's observed pixels, y's target ones);
     * prior p(z|x):         an MLP on x_hat = :meth:`fill_missing` (x with y_hat on its missing pixels);
