@@ -34,6 +34,7 @@ from .files import DataIntegrityError, shipped_dir, verified_file
 from .losses import evaluate_log_likelihood
 from .models import BaselineNet, QuadrantCVAE
 from .train import evaluate
+from .utils import get_device
 
 MODELS = ("baseline", "cvae", "gsnn", "hybrid")
 COLUMNS = (1, 2, 3)
@@ -232,8 +233,6 @@ def load_quadrant_model(kind: str, num_observed: int, device=None, directory: st
     file is a :class:`~cvae_utils.files.DataIntegrityError` that says how to rebuild it.
     The files hold float16 weights (a CVAE's without its baseline, which has its own file).
     """
-    from .utils import get_device
-
     if kind not in MODELS or num_observed not in COLUMNS:
         raise ValueError(
             f"ask for a model in {MODELS} and 1, 2 or 3 observed quadrants; got {kind!r}, {num_observed!r}."
