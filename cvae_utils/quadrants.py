@@ -30,7 +30,7 @@ from torch import Tensor
 
 from .checkpoint import read_checkpoint
 from .data import TensorBatches, load_mnist, train_val_split
-from .files import DataIntegrityError, shipped_dir, verified_file
+from .files import verified_file, writable_dir
 from .losses import evaluate_log_likelihood
 from .models import BaselineNet, QuadrantCVAE
 from .train import evaluate
@@ -215,7 +215,7 @@ def completions(model: QuadrantCVAE, x: Tensor, num_samples: int, generator: tor
 # The shipped weights
 # ----------------------------------------------------------------------------------
 
-QUADRANTS_DIR = shipped_dir("quadrants")  # None outside a clone of the repository
+QUADRANTS_DIR = writable_dir("quadrants")  # the clone's data/quadrants, else the user cache (a plain install)
 REBUILD = (
     "Rebuild the shipped weights with `python -m cvae_utils.experiments.quadrants run` (about half an hour "
     "on a 2-core CPU), or restore them with `git checkout -- data/quadrants`."
@@ -238,8 +238,6 @@ def load_quadrant_model(kind: str, num_observed: int, device=None, directory: st
             f"ask for a model in {MODELS} and 1, 2 or 3 observed quadrants; got {kind!r}, {num_observed!r}."
         )
     directory = Path(directory) if directory is not None else QUADRANTS_DIR
-    if directory is None:
-        raise DataIntegrityError(f"the quadrant weights ship with the repository's data/quadrants. {REBUILD}")
     device = torch.device(device) if device is not None else get_device()
 
     def read(name: str) -> dict:

@@ -271,7 +271,8 @@ def test_a_plain_install_knows_it_is_not_the_repository(tmp_path):
     out = subprocess.run(
         [sys.executable, "-c", code], env=env, cwd=tmp_path, capture_output=True, text=True, check=True
     ).stdout.split()
-    assert out == ["True", "None", "None", "None", str(tmp_path / "cache" / "quadrants")]
+    cache = str(tmp_path / "cache" / "quadrants")
+    assert out == ["True", "None", "None", cache, cache]  # weights read from, and written to, the user cache
     assert not (target / "data").exists()
     assert (target / "cvae_utils" / "models" / "base.py").is_file()  # every subpackage is installed
 

@@ -26,11 +26,12 @@ import torch
 
 from ..checkpoint import FORMAT_VERSION
 from ..config import quick_mode
-from ..files import atomic_write, file_digest, record_files, unverified_files, writable_dir
+from ..files import atomic_write, file_digest, record_files, unverified_files
 from ..quadrants import (
     COLUMNS,
     MODELS,
     OBJECTIVES,
+    QUADRANTS_DIR,
     Settings,
     build,
     quick_settings,
@@ -40,8 +41,6 @@ from ..quadrants import (
 )
 from ..train import fit
 from ..utils import get_device, seed_everything, tune_cpu_allocator
-
-QUADRANTS_DIR = writable_dir("quadrants")
 
 # pyro's CVAE tutorial (examples/cvae, 50 epochs with early stopping, grey-level targets,
 # Bernoulli likelihood): test negative ELBO of the CVAE, test NLL of the baseline.
