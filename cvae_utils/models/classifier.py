@@ -70,6 +70,15 @@ class DigitClassifier(nn.Module):
         return self.head(self.features(x))
 
     @torch.no_grad()
+    def penultimate(self, x: Tensor, batch_size: int = 2048) -> Tensor:
+        """The ``hidden`` features before the last layer (eval mode, in batches): what a Fréchet distance compares."""
+        check_tensor("images", x, self.x_shape)
+        with eval_mode(self):
+            return torch.cat(
+                [self.head[:-1](self.features(x[i : i + batch_size])) for i in range(0, len(x), batch_size)]
+            )
+
+    @torch.no_grad()
     def predict(self, x: Tensor, batch_size: int = 2048) -> Tensor:
         """The most likely class of each image (evaluated in eval mode, in batches)."""
         with eval_mode(self):
