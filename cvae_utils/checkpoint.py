@@ -28,17 +28,31 @@ class CheckpointError(RuntimeError):
     """A checkpoint is missing, unreadable, of an unknown format or belongs to another model."""
 
 
-def save_checkpoint(path: str | os.PathLike, model: nn.Module, **extra) -> Path:
+def round_to_half(model: nn.Module) -> nn.Module:
+    """Round every weight to float16 and back, in place: the model as its float16 file will load."""
+    with torch.no_grad():
+        for p in model.parameters():
+            p.copy_(p.half().float())
+    return model
+
+
+def save_checkpoint(
+    path: str | os.PathLike, model: nn.Module, *, weights_dtype: torch.dtype | None = None, **extra
+) -> Path:
     """Write ``model`` (config + weights) and any ``extra`` entries to ``path`` atomically.
 
     The weights are copied to the CPU; the model itself is never moved or changed. An
-    interrupted save never leaves a half-written checkpoint. ``extra`` values must be
-    tensors, numbers, strings, lists or dicts of those.
+    interrupted save never leaves a half-written checkpoint. ``weights_dtype`` (e.g.
+    ``torch.float16``, half the file) stores the floating-point weights in that type; they
+    load back into a float32 model as they were rounded. ``extra`` values must be tensors,
+    numbers, strings, lists or dicts of those.
     """
     config = getattr(model, "config", None)
     if not config:
         raise CheckpointError(f"{type(model).__name__} has no .config; only cvae_utils models can be checkpointed.")
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    if weights_dtype is not None:
+        state = {k: v.to(weights_dtype) if v.is_floating_point() else v for k, v in state.items()}
     payload = {"format": FORMAT_VERSION, "config": config, "state_dict": state, **extra}
     with atomic_write(path) as f:
         torch.save(payload, f)

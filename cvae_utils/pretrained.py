@@ -23,7 +23,14 @@ from .files import file_problem, read_manifest, record_files, shipped_dir, user_
 from .utils import get_device
 
 PRETRAINED_DIR = shipped_dir("pretrained")  # None outside a clone of the repository
-NAMES = ("label_cvae", "label_cvae_hybrid", "digit_classifier")
+NAMES = (
+    "label_cvae",
+    "label_cvae_fixed_prior",
+    "label_cvae_hybrid",
+    "conv_cvae",
+    "digit_classifier",
+    "digit_classifier_mlp",
+)
 
 
 def cache_dir() -> Path:
@@ -81,7 +88,11 @@ def load_pretrained(name: str, device=None, *, retrain: bool = False, progress: 
 
 
 def save_pretrained(name: str, model: nn.Module, figures: dict, directory: Path, description: str) -> Path:
-    """Save ``model`` as ``<directory>/<name>.pt`` and record it in the folder's manifest (the model is not moved)."""
-    path = save_checkpoint(Path(directory) / f"{name}.pt", model)
+    """Save ``model`` as ``<directory>/<name>.pt`` (float16 weights) and record it in the folder's manifest.
+
+    The model is neither moved nor rounded: :func:`~cvae_utils.experiments.pretrained.train_recipe`
+    rounds it to float16 before it measures the figures, so they are the shipped file's.
+    """
+    path = save_checkpoint(Path(directory) / f"{name}.pt", model, weights_dtype=torch.float16)
     record_files(directory, {path.name: {"model": name, "description": description, "figures": figures}})
     return path

@@ -72,3 +72,19 @@ def test_interrupted_save_keeps_the_old_checkpoint(tmp_path, monkeypatch):
 def test_models_without_config_cannot_be_saved(tmp_path):
     with pytest.raises(cu.CheckpointError, match="no .config"):
         cu.save_checkpoint(tmp_path / "x.pt", torch.nn.Linear(2, 2))
+
+
+def test_float16_weights_halve_the_file_and_load_as_rounded(tmp_path):
+    torch.manual_seed(0)
+    model = cu.MLPCVAE(num_classes=10, z_dim=4, hidden_dims=[64])
+    full = cu.save_checkpoint(tmp_path / "full.pt", model)
+    half = cu.save_checkpoint(tmp_path / "half.pt", model, weights_dtype=torch.float16)
+    assert half.stat().st_size < 0.6 * full.stat().st_size
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    loaded = cu.load_model(half)
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())  # saving never rounds the model
+    assert all(p.dtype == torch.float32 for p in loaded.parameters())
+    rounded = cu.checkpoint.round_to_half(model)
+    for (k, a), b in zip(rounded.state_dict().items(), loaded.state_dict().values()):
+        assert torch.equal(a, b), k
+    assert not all(torch.equal(before[k], v) for k, v in rounded.state_dict().items())

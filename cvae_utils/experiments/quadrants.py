@@ -24,7 +24,7 @@ from pathlib import Path
 
 import torch
 
-from ..checkpoint import FORMAT_VERSION
+from ..checkpoint import FORMAT_VERSION, round_to_half
 from ..config import quick_mode
 from ..files import atomic_write, file_digest, record_files, unverified_files
 from ..quadrants import (
@@ -47,14 +47,6 @@ from ..utils import get_device, seed_everything, tune_cpu_allocator
 PYRO_TABLE = {"baseline": {1: 100.4, 2: 61.9, 3: 25.4}, "cvae": {1: 71.8, 2: 51.0, 3: 24.2}}
 # seconds per epoch of pyro's example (1 quadrant) on the project's 2-core CPU machine
 PYRO_EPOCH_SECONDS = {"baseline": 20.0, "cvae": 32.0}
-
-
-def round_to_half(model: torch.nn.Module) -> torch.nn.Module:
-    """Round every weight to float16 and back, in place: the model as it is shipped."""
-    with torch.no_grad():
-        for p in model.parameters():
-            p.copy_(p.half().float())
-    return model
 
 
 def train_column(num_observed: int, seed: int, settings: Settings, device, log=print) -> dict:
