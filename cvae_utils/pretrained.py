@@ -70,7 +70,7 @@ def load_pretrained(name: str, device=None, *, retrain: bool = False, progress: 
     ``retrain=True``) trains the recipe: in full mode the result is kept in the user
     cache, so the next call loads it; in quick mode it is only returned.
 
-    Taught in notebook 6, "Two pretrained models, loaded in seconds".
+    Taught in notebook 6, "The pretrained models, loaded in seconds".
     """
     _check_name(name)
     device = get_device() if device is None else torch.device(device)

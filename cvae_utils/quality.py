@@ -11,8 +11,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from .sampling import sample_noise
 
@@ -54,20 +56,30 @@ def sample_quality(
     *,
     temperature: float = 1.0,
     seed: int = 0,
+    judges: Mapping[str, nn.Module] | None = None,
 ) -> dict:
     """Accuracy (overall, per digit, worst) and class-conditional Fréchet distance of ``model``'s samples.
 
     ``num_per_digit`` samples of each class are drawn from p(y|x) at ``temperature`` (noise from
     ``seed``); ``classifier`` (with ``predict`` and ``penultimate``) reads them and the real
-    ``images`` with their ``labels`` (e.g. the test split).
+    ``images`` with their ``labels`` (e.g. the test split). Each of ``judges`` ({name:
+    classifier}, e.g. a second classifier trained independently) reads the same samples too:
+    ``result["judges"][name]`` holds its accuracy, per-digit shares and worst digit.
+
+    Taught in notebook 6, "Does the model draw the digit we ask for?".
     """
     num_classes = int(model.num_classes)
     device = next(model.parameters()).device
     asked = torch.arange(num_classes, device=device).repeat_interleave(num_per_digit)
     eps = sample_noise(len(asked), model.z_dim, seed).to(device)
     samples = model.sample(len(asked), asked, temperature=temperature, eps=eps)
+
+    def accuracy(judge) -> dict:
+        predicted = judge.to(device).predict(samples)
+        per_digit = [(predicted[asked == c] == c).float().mean().item() for c in range(num_classes)]
+        return {"accuracy": sum(per_digit) / num_classes, "per_digit": per_digit, "worst_digit": min(per_digit)}
+
     classifier = classifier.to(device)
-    per_digit = [(classifier.predict(samples[asked == c]) == c).float().mean().item() for c in range(num_classes)]
     fd = class_conditional_frechet_distance(
         classifier.penultimate(samples),
         asked,
@@ -75,5 +87,5 @@ def sample_quality(
         labels.to(device),
         num_classes,
     )
-    return {"accuracy": sum(per_digit) / num_classes, "per_digit": per_digit, "worst_digit": min(per_digit),
-            "frechet": fd["mean"], "frechet_per_class": fd["per_class"]}  # fmt: skip
+    judged = {name: accuracy(judge) for name, judge in (judges or {}).items()}
+    return {**accuracy(classifier), "frechet": fd["mean"], "frechet_per_class": fd["per_class"], "judges": judged}

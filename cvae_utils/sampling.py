@@ -158,7 +158,10 @@ def _num_classes(model: BaseVAE) -> int:
 def sampler_widget(
     model: BaseVAE, dims: Iterable[int], *, num_samples: int = 8, slider_range: float = 3.0, figsize=(10, 1.6)
 ):
-    """An ipywidgets sampler: digit, sliders for ``dims`` of z, temperature, seed and a resample button.
+    """An ipywidgets sampler: digit, sliders for ε of ``dims``, temperature, seed and a resample button.
+
+    A slider labelled ε[j] sets the standardised coordinate eps_j of z, in the prior's standard
+    deviations: z_j = mu_p(x)_j + T sigma_p(x)_j eps_j (as :func:`render_samples`).
 
     Core ipywidgets and inline matplotlib only, so it works in JupyterLab and on Colab.
     Returns the widget (display it, or leave it as a cell's last expression). Each
@@ -171,21 +174,27 @@ def sampler_widget(
     import matplotlib.pyplot as plt
 
     dims = [int(d) for d in dims]
+    labels = {"description_width": "initial"}  # each control as wide as its label needs: no label is cut off
     digit = widgets.ToggleButtons(
-        options=list(range(_num_classes(model))), value=0, description="digit", style={"button_width": "32px"}
+        options=list(range(_num_classes(model))),
+        value=0,
+        description="digit x",
+        style={**labels, "button_width": "32px"},
     )
+    # A slider sets eps[j], z's standardised coordinate: z_j = mu_p(x)_j + T * sigma_p(x)_j * eps[j].
     sliders = {
         d: widgets.FloatSlider(
-            value=0.0, min=-slider_range, max=slider_range, step=0.1, description=f"z[{d}]", continuous_update=False
+            value=0.0, min=-slider_range, max=slider_range, step=0.1, description=f"ε[{d}]", style=labels,
+            continuous_update=False, tooltip=f"eps[{d}]: z[{d}] in prior standard deviations from the prior mean",
         )
         for d in dims
-    }
+    }  # fmt: skip
     temperature = widgets.FloatSlider(
-        value=1.0, min=0.0, max=2.0, step=0.05, description="temperature", continuous_update=False
+        value=1.0, min=0.0, max=2.0, step=0.05, description="temperature T", style=labels, continuous_update=False
     )
-    seed = widgets.IntText(value=0, description="seed")
+    seed = widgets.IntText(value=0, description="seed", style=labels, layout=widgets.Layout(width="140px"))
     resample = widgets.Button(description="resample", icon="refresh", tooltip="new noise for the other dimensions")
-    use_sliders = widgets.Checkbox(value=True, description="use the z sliders")
+    use_sliders = widgets.Checkbox(value=True, description="use the ε sliders", style=labels)
     out = widgets.Output()
 
     def render():

@@ -414,7 +414,7 @@ def test_sampler_widget_redraws_in_jupyterlab(browser, lab, capsys):
         # 5. A latent slider (the first one, the most used dimension): ten steps right with
         #    the keyboard, 0.00 -> 1.00 (each step redraws: continuous_update=False fires on
         #    every key press).
-        slider = widget.locator(".widget-hslider").filter(has=page.locator(".widget-label", has_text="z[")).first
+        slider = widget.locator(".widget-hslider").filter(has=page.locator(".widget-label", has_text="ε[")).first
         label = slider.locator(".widget-label").inner_text()
         readout = slider.locator(".widget-readout")
         assert readout.inner_text().strip() == "0.00"

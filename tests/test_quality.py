@@ -62,3 +62,51 @@ def test_prototypes_score_high_accuracy_but_a_large_distance(classifier, mnist_t
         assert 0.8 < result["accuracy"] <= 1.0
     assert hybrid["accuracy"] > cvae["accuracy"]
     assert hybrid["frechet"] > 2 * cvae["frechet"]
+
+
+def test_judges_read_the_very_samples_the_classifier_reads(classifier, mnist_test):
+    model = pretrained.load_pretrained("label_cvae", "cpu")
+    real = mnist_test.images[:500], mnist_test.labels[:500]
+    result = quality.sample_quality(model, classifier, *real, 20, judges={"again": classifier})
+    again = result["judges"]["again"]
+    assert again["per_digit"] == result["per_digit"] and again["accuracy"] == result["accuracy"]
+    other = quality.sample_quality(model, classifier, *real, 20, seed=1)["per_digit"]
+    assert other != result["per_digit"]  # another seed, other samples: the equality above is not a given
+
+
+def test_label_quality_measures_and_records_in_the_manifest(classifier, mnist_test, tmp_path, monkeypatch):
+    import shutil
+
+    from cvae_utils.experiments import label_quality
+    from cvae_utils.files import read_manifest, unverified_files
+
+    for name in ("label_cvae.pt", "MANIFEST.json"):
+        shutil.copy(pretrained.PRETRAINED_DIR / name, tmp_path / name)
+    monkeypatch.setattr(label_quality, "PRETRAINED_DIR", tmp_path)
+    judge = pretrained.load_pretrained("digit_classifier_mlp", "cpu")
+    test = type(mnist_test)(mnist_test.images[:300], mnist_test.labels[:300])
+    figures = label_quality.measure("label_cvae", test, classifier, {"mlp": judge}, per_digit=10, num_samples=4)
+    assert set(figures["judges"]) == {"mlp"} and figures["is_num_samples"] == 4 and figures["test_images"] == 300
+    assert -200 < figures["test_log_likelihood"] < -50
+    before = read_manifest(tmp_path)["files"]
+    label_quality.record("label_cvae", figures, floor=8.5)
+    after = read_manifest(tmp_path)["files"]
+    assert after["label_cvae.pt"]["figures"]["sample_quality"] == {**figures, "frechet_floor": 8.5}
+    assert after["label_cvae.pt"]["sha256"] == before["label_cvae.pt"]["sha256"]
+    assert {k: v for k, v in after.items() if k != "label_cvae.pt"} == {
+        k: v for k, v in before.items() if k != "label_cvae.pt"
+    }
+    assert "label_cvae.pt" not in unverified_files(tmp_path)
+
+
+def test_label_variants_table_and_a_real_run(monkeypatch, capsys):
+    from cvae_utils.experiments import label_variants as lv
+
+    assert set(lv.RECORDED) == set(lv.VARIANTS)
+    assert lv.main([]) == 0
+    rows = capsys.readouterr().out.strip().splitlines()
+    assert len(rows) == 2 + len(lv.VARIANTS) and all(row.count(" | ") == 5 for row in rows[2:])  # escaped p(z\|x)
+    assert lv.main(["run", "nope"]) == 2
+    monkeypatch.setitem(lv.VARIANTS, "tiny", (False, (16,), 2, 2000, 1, 1))
+    figures = lv.run_variant("tiny", "cpu", per_digit=10)
+    assert -600 < figures["test_elbo"] < -100 and 0 <= figures["accuracy"] <= 1 and figures["frechet"] > 0

@@ -57,6 +57,14 @@ def test_sampler_widget_redraws_when_controls_change(model):
     plt.close("all")
 
 
+def test_sampler_widget_labels_say_what_they_set_and_fit(model):
+    c = sampler_widget(model, dims=[0, 2], num_samples=2).controls
+    assert [s.description for s in c["sliders"].values()] == ["ε[0]", "ε[2]"]  # eps, as notebook 6 names it
+    assert c["temperature"].description == "temperature T"
+    for control in (c["digit"], c["temperature"], c["seed"], c["use_sliders"], *c["sliders"].values()):
+        assert control.style.description_width == "initial", control.description  # never cut to "temperat..."
+
+
 def test_latent_usage(model):
     y, x = torch.rand(64, 1, 28, 28), torch.randint(0, 10, (64,))
     usage = latent_usage(model, cu.TensorBatches(y, x, batch_size=16, shuffle=False))

@@ -17,10 +17,13 @@ from .base import as_shape, model_config, register_model
 class DigitClassifier(nn.Module):
     """Two 5x5 convolutions with max-pooling, then a linear layer, for images of ``x_shape``.
 
+    ``channels=()`` leaves out the convolutions: an MLP with one hidden layer (the second
+    referee, ``digit_classifier_mlp``).
+
     Trained by :func:`cvae_utils.train.fit` through ``objective(y=labels, x=images)``
     (cross-entropy in nats per example).
 
-    Taught in notebook 6, "Two pretrained models, loaded in seconds".
+    Taught in notebook 6, "The pretrained models, loaded in seconds".
     """
 
     def __init__(
