@@ -9,8 +9,6 @@ on the 60,000 grey-level training digits (Adam 1e-3, seed 0) and scored like the
 temperature 1 read by the project's classifier (accuracy, worst digit, class-conditional
 Fréchet distance). ``RECORDED`` holds the figures measured on the 2-core CPU of the series
 (2026-12-01); ``run`` measures them again.
-
-Taught in notebook 6, "Learned or fixed prior?".
 """
 
 from __future__ import annotations
@@ -56,7 +54,10 @@ def describe(name: str) -> str:
 
 
 def table(figures: dict[str, dict] = RECORDED) -> str:
-    """The variants and their figures as a markdown table."""
+    """The variants and their figures as a markdown table.
+
+    Taught in notebook 6, "Learned or fixed prior?".
+    """
     rows = [
         "| variant | settings | test ELBO | accuracy | worst digit | Fréchet distance |",
         "|---|---|---|---|---|---|",
