@@ -143,6 +143,7 @@ class Settings:
     alpha: float = 0.5  # the hybrid's weight on the CVAE objective
     input_noise: float = 0.0  # probability of blanking each observed pixel of x in training
     num_samples: int = 100  # S of the importance-sampled likelihood
+    generation_input: str = "z_and_x_hat"  # what the generation network reads: "z_and_x_hat" or "z" (pyro's)
     train_limit: int | None = None  # use only this many training images (quick mode)
     test_limit: int | None = None
 
@@ -176,7 +177,11 @@ def build(kind: str, settings: Settings, baseline: BaselineNet | None = None):
     if kind not in MODELS:
         raise ValueError(f"model {kind!r} is not one of {MODELS}.")
     return QuadrantCVAE(
-        baseline, z_dim=settings.z_dim, hidden_dims=settings.hidden_dims, baseline_hidden_dims=settings.hidden_dims
+        baseline,
+        z_dim=settings.z_dim,
+        hidden_dims=settings.hidden_dims,
+        baseline_hidden_dims=settings.hidden_dims,
+        generation_input=settings.generation_input,
     )
 
 

@@ -3,12 +3,15 @@
     python -m cvae_utils.experiments.quadrants run                 # everything (writes results, weights)
     python -m cvae_utils.experiments.quadrants run --seeds 0 1 2   # spread over three seeds
     python -m cvae_utils.experiments.quadrants verify              # check the shipped weights
+    python -m cvae_utils.experiments.quadrants converge            # the shipped CVAEs' NLL with S = 1,000
 
 Four models per column (see :mod:`cvae_utils.quadrants` for the task, the models and the
 test measures). Results go to ``data/quadrants/results.json`` and ``results.md``; the
 weights of the first seed to ``data/quadrants/*.pt`` (float16, checksummed in
 ``MANIFEST.json``), so that notebook 7 evaluates the shipped models without training.
-Every figure is measured on the float16-rounded weights that are shipped.
+Every figure is measured on the float16-rounded weights that are shipped. ``converge`` adds
+the shipped CVAEs' NLL with S = 1,000 on the whole test set, beside S = 100 (a rerun of
+``run`` keeps those figures only while the weights they measured stay the same).
 """
 
 from __future__ import annotations
@@ -26,14 +29,18 @@ import torch
 
 from ..checkpoint import FORMAT_VERSION, round_to_half
 from ..config import quick_mode
+from ..data import TensorBatches, load_mnist
 from ..files import atomic_write, file_digest, record_files, unverified_files
+from ..losses import evaluate_log_likelihood
 from ..quadrants import (
     COLUMNS,
     MODELS,
     OBJECTIVES,
     QUADRANTS_DIR,
+    Quadrants,
     Settings,
     build,
+    load_quadrant_model,
     quick_settings,
     task_batches,
     test_figures,
@@ -41,55 +48,66 @@ from ..quadrants import (
 )
 from ..train import fit
 from ..utils import get_device, seed_everything, tune_cpu_allocator
+from .quadrant_tables import SIDE_BY_SIDE, markdown_table
 
 # pyro's CVAE tutorial (examples/cvae, 50 epochs with early stopping, grey-level targets,
 # Bernoulli likelihood): test negative ELBO of the CVAE, test NLL of the baseline.
 PYRO_TABLE = {"baseline": {1: 100.4, 2: 61.9, 3: 25.4}, "cvae": {1: 71.8, 2: 51.0, 3: 24.2}}
-# seconds per epoch of pyro's example (1 quadrant) on the project's 2-core CPU machine
-PYRO_EPOCH_SECONDS = {"baseline": 20.0, "cvae": 32.0}
+
+
+def train_model(
+    kind: str, num_observed: int, seed: int, settings: Settings, batches, device, baseline=None, log=print
+) -> dict:
+    """Train one model of a column (early stopping on the validation batches), round it to float16, score it.
+
+    ``batches`` is :func:`~cvae_utils.quadrants.task_batches`' (train, validation, test); a CVAE
+    variant needs the trained ``baseline``. Returns the model with its epochs, timing and test figures.
+    """
+    train_b, val_b, test_b = batches
+    seed_everything(seed)
+    model = build(kind, settings, baseline).to(device)
+    start = time.perf_counter()
+    history = fit(
+        model,
+        train_b,
+        val_b,
+        num_epochs=settings.max_epochs,
+        lr=settings.lr,
+        objective=OBJECTIVES[kind],
+        alpha=settings.alpha,
+        patience=settings.patience,
+        progress=False,
+    )
+    seconds = time.perf_counter() - start
+    round_to_half(model)
+    seed_everything(seed)
+    figures = test_figures(kind, model, test_b, settings.num_samples)
+    per_epoch = sum(history["seconds"]) / len(history)
+    out = {
+        "model": model,
+        "epochs": len(history),
+        "best_epoch": int(history.best()["epoch"]),
+        "train_seconds": seconds,
+        "seconds_per_epoch": per_epoch,
+        **figures,
+    }
+    log(
+        f"  {num_observed} quadrant(s), seed {seed}, {kind:8s}: {len(history):2d} epochs "
+        f"({per_epoch:.2f} s each, best {out['best_epoch']}), test NLL {figures['nll']:.2f}, "
+        f"-ELBO {figures['neg_elbo']:.2f}"
+    )
+    return out
 
 
 def train_column(num_observed: int, seed: int, settings: Settings, device, log=print) -> dict:
     """Train the four models of one column; return them with their histories and test figures."""
-    train_b, val_b, test_b = task_batches(num_observed, settings, device, seed)
+    batches = task_batches(num_observed, settings, device, seed)
     out = {}
     baseline = None
     for kind in MODELS:
-        seed_everything(seed)
-        model = build(kind, settings, baseline).to(device)
-        objective = OBJECTIVES[kind]
-        start = time.perf_counter()
-        history = fit(
-            model,
-            train_b,
-            val_b,
-            num_epochs=settings.max_epochs,
-            lr=settings.lr,
-            objective=objective,
-            alpha=settings.alpha,
-            patience=settings.patience,
-            progress=False,
-        )
-        seconds = time.perf_counter() - start
-        round_to_half(model)
+        out[kind] = train_model(kind, num_observed, seed, settings, batches, device, baseline, log)
         if kind == "baseline":
-            baseline = model
-        seed_everything(seed)
-        figures = test_figures(kind, model, test_b, settings.num_samples)
-        per_epoch = sum(history["seconds"]) / len(history)
-        out[kind] = {
-            "model": model,
-            "epochs": len(history),
-            "best_epoch": int(history.best()["epoch"]),
-            "train_seconds": seconds,
-            "seconds_per_epoch": per_epoch,
-            **figures,
-        }
-        log(
-            f"  {num_observed} quadrant(s), seed {seed}, {kind:8s}: {len(history):2d} epochs "
-            f"({per_epoch:.2f} s each, best {out[kind]['best_epoch']}), test NLL {figures['nll']:.2f}, "
-            f"-ELBO {figures['neg_elbo']:.2f}"
-        )
+            baseline = out[kind]["model"]
     return out
 
 
@@ -146,57 +164,8 @@ def summarise(per_seed: dict, settings: Settings, seeds, timing: dict, device: s
         "pyro_gap": {str(q): round(PYRO_TABLE["baseline"][q] - PYRO_TABLE["cvae"][q], 1) for q in COLUMNS},
         "columns": columns,
         "timing": timing,
+        "speed": SIDE_BY_SIDE,
     }
-
-
-def markdown_table(results: dict) -> str:
-    """The results as a markdown table: NLL (S=100) / -ELBO per model and column, beside pyro's."""
-    cols = sorted(results["columns"], key=int)
-    n_seeds = len(results["seeds"])
-
-    def cell(d: dict) -> str:
-        if n_seeds > 1:
-            return f"{d['mean']:.1f} ± {d['sd']:.1f}"
-        return f"{d['mean']:.1f}"
-
-    head = "| model | " + " | ".join(f"{c} quadrant{'s' if c != '1' else ''}: NLL / -ELBO" for c in cols) + " |"
-    lines = [head, "|---|" + "---|" * len(cols)]
-    names = {"baseline": "NN (baseline)", "cvae": "CVAE", "gsnn": "GSNN", "hybrid": "hybrid (α = 0.5)"}
-    for kind in MODELS:
-        cells = [
-            f"{cell(results['columns'][c][kind]['nll'])} / {cell(results['columns'][c][kind]['neg_elbo'])}"
-            for c in cols
-        ]
-        lines.append(f"| {names[kind]} | " + " | ".join(cells) + " |")
-    lines.append(
-        "| gap NN - CVAE | "
-        + " | ".join(
-            f"{results['columns'][c]['gap']['nll']:.1f} / {results['columns'][c]['gap']['neg_elbo']:.1f}" for c in cols
-        )
-        + " |"
-    )
-    lines.append("| pyro NN | " + " | ".join(f"{results['pyro']['baseline'][c]}" for c in cols) + " |")
-    lines.append("| pyro CVAE (-ELBO) | " + " | ".join(f"{results['pyro']['cvae'][c]}" for c in cols) + " |")
-    lines.append("| pyro gap | " + " | ".join(f"{results['pyro_gap'][c]}" for c in cols) + " |")
-    seeds = ", ".join(map(str, results["seeds"]))
-    t = results["timing"]
-    notes = [
-        "",
-        f"Test set: {results['settings']['test_limit'] or 10000} MNIST test images, "
-        "grey-level targets (not binarised), "
-        f"Bernoulli likelihood, nats per example (lower is better). NLL = -log p(y|x) by importance sampling with "
-        f"S = {results['settings']['num_samples']} (q(z|x,y) as proposal; p(z|x) for the GSNN); -ELBO with one sample "
-        f"(for the GSNN its objective, the ELBO with q = p(z|x)). "
-        + (f"Mean ± sd over seeds {seeds}." if n_seeds > 1 else f"Seed {seeds}."),
-    ]
-    if "speedup_vs_pyro" in t:
-        notes.append(
-            f"1-quadrant timing: baseline {t['baseline_seconds_per_epoch']:.2f} s/epoch, CVAE "
-            f"{t['cvae_seconds_per_epoch']:.2f} s/epoch on {results['device']} ({results['machine']}); pyro's example "
-            f"{PYRO_EPOCH_SECONDS['baseline']:.0f} + {PYRO_EPOCH_SECONDS['cvae']:.0f} s per epoch on the same 2-core "
-            f"machine: {t['speedup_vs_pyro']:.1f}x faster."
-        )
-    return "\n".join(lines + notes) + "\n"
 
 
 def record_path(num_observed: int, seed: int, directory: Path = QUADRANTS_DIR) -> Path:
@@ -222,7 +191,8 @@ def _load_record(num_observed: int, seed: int, settings: Settings, directory: Pa
     if not path.exists():
         return None
     record = json.loads(path.read_text())
-    if record["settings"] != json.loads(json.dumps(asdict(settings))):
+    defaults = json.loads(json.dumps(asdict(Settings())))  # settings added since the record was made
+    if {**defaults, **record["settings"]} != json.loads(json.dumps(asdict(settings))):
         return None
     for name, digest in record["files"].items():
         if not (Path(directory) / name).exists() or file_digest(Path(directory) / name) != digest:
@@ -282,23 +252,73 @@ def run(
                 timing["baseline_seconds_per_epoch"] = out["baseline"]["seconds_per_epoch"]
                 timing["cvae_seconds_per_epoch"] = out["cvae"]["seconds_per_epoch"]
             timing["total_seconds"] = timing.get("total_seconds", 0.0) + sum(out[k]["train_seconds"] for k in MODELS)
-    if "cvae_seconds_per_epoch" in timing:
-        ours = timing["baseline_seconds_per_epoch"] + timing["cvae_seconds_per_epoch"]
-        timing["speedup_vs_pyro"] = sum(PYRO_EPOCH_SECONDS.values()) / ours
     results = summarise(per_seed, settings, seeds, timing, str(device))
+    conv = _kept_convergence(directory)
+    if conv is not None:
+        results["convergence"] = conv
     record_files(
         directory,
         {name: {"model": name.split("_q")[0], "observed_quadrants": int(name[-4])} for name in files},
         settings=results["settings"],
     )
-    with atomic_write(directory / "results.json", "w") as f:
-        f.write(json.dumps(results, indent=2) + "\n")
-    table = markdown_table(results)
-    with atomic_write(directory / "results.md", "w") as f:
-        f.write("# Quadrant completion: results\n\n" + table)
-    log("\n" + table)
+    log("\n" + write_results(results, directory))
     log(f"training time: {timing['total_seconds']:.1f} s; results in {directory}")
     return results
+
+
+def _kept_convergence(directory: Path) -> dict | None:
+    """The S = 1,000 figures of the previous ``results.json``, if the weights they measured are still those shipped."""
+    path = Path(directory) / "results.json"
+    conv = json.loads(path.read_text()).get("convergence") if path.exists() else None
+    if conv is None or any(
+        not (Path(directory) / name).exists() or file_digest(Path(directory) / name) != digest
+        for name, digest in conv["files"].items()
+    ):
+        return None
+    return conv
+
+
+def write_results(results: dict, directory: Path = QUADRANTS_DIR) -> str:
+    """Write ``results.json`` and ``results.md`` (the markdown table, which is returned)."""
+    with atomic_write(Path(directory) / "results.json", "w") as f:
+        f.write(json.dumps(results, indent=2) + "\n")
+    table = markdown_table(results)
+    with atomic_write(Path(directory) / "results.md", "w") as f:
+        f.write("# Quadrant completion: results\n\n" + table)
+    return table
+
+
+def converge(
+    num_samples: int = 1000, directory: Path = QUADRANTS_DIR, device=None, columns=COLUMNS, test_limit=None, log=print
+) -> dict:
+    """The shipped CVAE of each column scored with S = ``num_samples`` on every test image, beside its S = 100.
+
+    Batches of 1,000 test images (each sampled ``num_samples`` times, 8,192 rows at a time;
+    ``test_limit`` keeps the first images only, for tests); the figures join ``results.json``
+    (as ``convergence``) and the table of ``results.md``.
+    """
+    device = torch.device(device) if device is not None else get_device()
+    directory = Path(directory)
+    seed = load_results(directory)["seeds"][0]  # the seed whose weights are shipped
+    conv = {"seed": seed, "num_samples": num_samples, "test_images": None, "cvae": {}, "files": {}}
+    images = load_mnist("test", device, limit=test_limit).images
+    for q in columns:
+        model = load_quadrant_model("cvae", q, device, directory)
+        test_b = TensorBatches(images, batch_size=1000, shuffle=False, transform=Quadrants(q))
+        seed_everything(seed)
+        start = time.perf_counter()
+        nll = -evaluate_log_likelihood(model, test_b, num_samples=num_samples, proposal="recognition")
+        conv["test_images"] = test_b.num_examples
+        conv["cvae"][str(q)] = {"nll": nll, "seconds": time.perf_counter() - start}
+        for kind in ("baseline", "cvae"):
+            conv["files"][weights_name(kind, q)] = file_digest(directory / weights_name(kind, q))
+        log(f"{q} quadrant(s): CVAE NLL with S = {num_samples}: {nll:.3f} ({conv['cvae'][str(q)]['seconds']:.0f} s)")
+    results = load_results(directory)  # read again: it may have been rewritten meanwhile
+    for q, fig in conv["cvae"].items():
+        fig["nll_s100"] = results["columns"][q]["cvae"]["nll"]["values"][results["seeds"].index(seed)]
+    results["convergence"] = conv
+    log("\n" + write_results(results, directory))
+    return conv
 
 
 def load_results(directory: Path = QUADRANTS_DIR) -> dict:
@@ -325,11 +345,18 @@ def main(argv=None) -> int:
         help="reuse the (column, seed) runs already saved under OUT/runs with the same settings",
     )
     sub.add_parser("verify", help="check the shipped weights against MANIFEST.json")
+    c = sub.add_parser("converge", help="score the shipped CVAEs with S = 1,000 on the whole test set")
+    c.add_argument("--samples", type=int, default=1000)
+    c.add_argument("--device", default=None)
+    c.add_argument("--out", type=Path, default=QUADRANTS_DIR, help="folder of the weights and results")
     args = parser.parse_args(argv)
     if args.command == "verify":
         bad = verify()
         print("all shipped weights match MANIFEST.json" if not bad else f"altered or missing: {bad}")
         return 1 if bad else 0
+    if args.command == "converge":
+        converge(args.samples, args.out, args.device)
+        return 0
     settings = quick_settings() if quick_mode() else Settings()
     if args.input_noise:
         settings = Settings(**{**asdict(settings), "input_noise": args.input_noise})

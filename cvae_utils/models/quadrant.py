@@ -53,6 +53,9 @@ class BaselineNet(nn.Module):
         return {"loss": nll, "recon": nll}
 
 
+GENERATION_INPUTS = ("z_and_x_hat", "z")  # what QuadrantCVAE's generation network reads
+
+
 @register_model
 class QuadrantCVAE(BaseVAE):
     """The paper's CVAE for structured output prediction, with its recurrent baseline connection.
@@ -60,13 +63,15 @@ class QuadrantCVAE(BaseVAE):
     x is an image whose unobserved pixels hold ``fill`` (-1), y the same image with the
     observed pixels at ``fill`` (see :func:`cvae_utils.quadrants.split_quadrants`). A trained,
     frozen :class:`BaselineNet` predicts y_hat from x; feeding that prediction to the prior
-    network is the paper's "recurrent connection" (Sec. 4.1), and this model gives it to the
-    generation network as well:
+    network is the paper's "recurrent connection" (Sec. 4.1), and by default this model gives
+    it to the generation network as well:
 
     * recognition q(z|x,y): an MLP on the whole image (x's observed pixels, y's target ones);
     * prior p(z|x):         an MLP on x_hat = :meth:`fill_missing` (x with y_hat on its missing pixels);
-    * generation p(y|x,z):  an MLP on (z, x_hat) giving Bernoulli logits for every pixel;
-      the likelihood counts only the target pixels (the batch's mask).
+    * generation p(y|x,z):  an MLP on (z, x_hat) (``generation_input="z_and_x_hat"``, the default)
+      or on z alone (``generation_input="z"``, as in pyro's example, where x reaches y only
+      through the prior), giving Bernoulli logits for every pixel; the likelihood counts only
+      the target pixels (the batch's mask).
 
     Trained with ``objective="cvae"``, ``"gsnn"`` or ``"hybrid"`` as the other models.
 
@@ -82,8 +87,12 @@ class QuadrantCVAE(BaseVAE):
         hidden_dims: Sequence[int] = (500, 500),
         baseline_hidden_dims: Sequence[int] = (500, 500),
         fill: float = -1.0,
+        generation_input: str = "z_and_x_hat",
     ) -> None:
         super().__init__(z_dim, "bernoulli")
+        if generation_input not in GENERATION_INPUTS:
+            raise ValueError(f"generation_input must be one of {GENERATION_INPUTS}; got {generation_input!r}.")
+        self.generation_input = generation_input
         self.x_shape = self.y_shape = as_shape(img_shape, "img_shape")
         hidden = [int(h) for h in hidden_dims]
         if baseline is None:
@@ -97,7 +106,8 @@ class QuadrantCVAE(BaseVAE):
         d = math.prod(self.x_shape)
         self.recognition_net = mlp([d, *hidden, 2 * self.z_dim])
         self.prior_net = mlp([d, *hidden, 2 * self.z_dim])
-        self.generation_net = mlp([self.z_dim + d, *reversed(hidden), d])
+        sees_x = generation_input == "z_and_x_hat"
+        self.generation_net = mlp([self.z_dim + (d if sees_x else 0), *reversed(hidden), d])
         self.config = model_config(
             self,
             img_shape=list(self.x_shape),
@@ -105,6 +115,7 @@ class QuadrantCVAE(BaseVAE):
             hidden_dims=hidden,
             baseline_hidden_dims=list(baseline.config["kwargs"]["hidden_dims"]),
             fill=self.fill,
+            generation_input=generation_input,
         )
 
     def train(self, mode: bool = True):
@@ -138,7 +149,10 @@ class QuadrantCVAE(BaseVAE):
 
     def decode(self, z: Tensor, x: Tensor) -> Tensor:
         check_same_batch(z=z, x=x)
-        h = self.generation_net(torch.cat([z, self.fill_missing(x)], dim=1))
+        if self.generation_input == "z":
+            h = self.generation_net(z)
+        else:
+            h = self.generation_net(torch.cat([z, self.fill_missing(x)], dim=1))
         return h.view(len(z), *self.y_shape)
 
     @torch.no_grad()
