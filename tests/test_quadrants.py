@@ -332,7 +332,9 @@ def test_quick_ablation_writes_its_table(tmp_path):
         assert r["cvae"]["nll"] <= r["cvae"]["neg_elbo"] + 1.0 and r["cvae"]["epochs"] >= 1
     table = (tmp_path / "ablation.md").read_text()
     assert table.split("\n", 2)[2] in "\n".join(lines)
-    assert "| CVAE, generation on z alone | z |" in table and "| CVAE at pyro's sizes | z | 500-500, z = 200" in table
+    assert (
+        "| CVAE, generation net on z alone | z |" in table and "| CVAE at pyro's sizes | z | 500-500, z = 200" in table
+    )
     # resuming keeps every run made with the same settings
     again = ablation.run(tmp_path, "cpu", quick=True, resume=True, log=lines.append)
     assert again["runs"] == saved["runs"]
