@@ -57,6 +57,7 @@ def sample_quality(
     temperature: float = 1.0,
     seed: int = 0,
     judges: Mapping[str, nn.Module] | None = None,
+    real_features: Tensor | None = None,
 ) -> dict:
     """Accuracy (overall, per digit, worst) and class-conditional Fréchet distance of ``model``'s samples.
 
@@ -65,6 +66,9 @@ def sample_quality(
     ``images`` with their ``labels`` (e.g. the test split). Each of ``judges`` ({name:
     classifier}, e.g. a second classifier trained independently) reads the same samples too:
     ``result["judges"][name]`` holds its accuracy, per-digit shares and worst digit.
+    ``real_features``: ``classifier.penultimate(images)`` when already computed; they depend
+    only on the classifier and the real images, so several models can be judged against them
+    without recomputing them.
 
     Taught in notebook 6, "Does the model draw the digit we ask for?".
     """
@@ -74,18 +78,23 @@ def sample_quality(
     eps = sample_noise(len(asked), model.z_dim, seed).to(device)
     samples = model.sample(len(asked), asked, temperature=temperature, eps=eps)
 
-    def accuracy(judge) -> dict:
-        predicted = judge.to(device).predict(samples)
+    if real_features is not None and len(real_features) != len(images):
+        raise ValueError(
+            f"real_features holds {len(real_features)} rows for {len(images)} images: pass "
+            "classifier.penultimate(images) for these very images, or leave real_features out."
+        )
+
+    def accuracy(predicted: Tensor) -> dict:
         per_digit = [(predicted[asked == c] == c).float().mean().item() for c in range(num_classes)]
         return {"accuracy": sum(per_digit) / num_classes, "per_digit": per_digit, "worst_digit": min(per_digit)}
 
     classifier = classifier.to(device)
-    fd = class_conditional_frechet_distance(
-        classifier.penultimate(samples),
-        asked,
-        classifier.penultimate(images.to(device)),
-        labels.to(device),
-        num_classes,
-    )
-    judged = {name: accuracy(judge) for name, judge in (judges or {}).items()}
-    return {**accuracy(classifier), "frechet": fd["mean"], "frechet_per_class": fd["per_class"], "judges": judged}
+    if hasattr(classifier, "read"):  # one pass gives both the classes and the features
+        predicted, features = classifier.read(samples)
+    else:
+        predicted, features = classifier.predict(samples), classifier.penultimate(samples)
+    if real_features is None:
+        real_features = classifier.penultimate(images.to(device))
+    fd = class_conditional_frechet_distance(features, asked, real_features.to(device), labels.to(device), num_classes)
+    judged = {name: accuracy(judge.to(device).predict(samples)) for name, judge in (judges or {}).items()}
+    return {**accuracy(predicted), "frechet": fd["mean"], "frechet_per_class": fd["per_class"], "judges": judged}

@@ -74,6 +74,21 @@ def test_judges_read_the_very_samples_the_classifier_reads(classifier, mnist_tes
     assert other != result["per_digit"]  # another seed, other samples: the equality above is not a given
 
 
+def test_precomputed_real_features_give_the_same_figures(classifier, mnist_test):
+    """real_features only saves the pass over the real images; one pass (read) gives classes and features alike."""
+    model = pretrained.load_pretrained("label_cvae", "cpu")
+    images, labels = mnist_test.images[:500], mnist_test.labels[:500]
+    predicted, features = classifier.read(images)
+    assert torch.equal(predicted, classifier.predict(images))
+    torch.testing.assert_close(features, classifier.penultimate(images))
+    plain = quality.sample_quality(model, classifier, images, labels, 20)
+    reused = quality.sample_quality(model, classifier, images, labels, 20, real_features=features)
+    assert reused["per_digit"] == plain["per_digit"]
+    assert reused["frechet"] == pytest.approx(plain["frechet"], rel=1e-6)
+    with pytest.raises(ValueError, match="real_features holds 499 rows for 500 images"):
+        quality.sample_quality(model, classifier, images, labels, 20, real_features=features[:-1])
+
+
 def test_label_quality_measures_and_records_in_the_manifest(classifier, mnist_test, tmp_path, monkeypatch):
     import shutil
 

@@ -82,6 +82,13 @@ class DigitClassifier(nn.Module):
             )
 
     @torch.no_grad()
+    def read(self, x: Tensor, batch_size: int = 2048) -> tuple[Tensor, Tensor]:
+        """``(predict(x), penultimate(x))`` from one pass of the network: what a sample-quality measure needs."""
+        features = self.penultimate(x, batch_size)
+        with eval_mode(self):
+            return self.head[-1](features).argmax(1), features
+
+    @torch.no_grad()
     def predict(self, x: Tensor, batch_size: int = 2048) -> Tensor:
         """The most likely class of each image (evaluated in eval mode, in batches)."""
         with eval_mode(self):
