@@ -5,8 +5,8 @@
 #   make test     every test: ruff (lint and format, notebooks included), then pytest over tests/
 #                 and nbval over every notebook (quick mode)
 #   make lint     ruff alone; make format rewrites the files ruff would change
-#   make execute  run every notebook headless in full mode and store its outputs (NB=05 for one,
-#                 NB="05 06" for some); prints the time each took
+#   make execute  run every notebook headless in full mode and store its outputs, without progress
+#                 bars or solutions' outputs (NB=05 for one, NB="05 06" for some); prints the time each took
 #   make bench    the throughput benchmark (prints one JSON line; BATCH=1024 for another batch size)
 #   make quadrants  rerun notebook 7's experiment from scratch, seeds 0 1 2 (rewrites data/quadrants; SEEDS=0 for one)
 # And, not a make target: python tools/colab.py badges  rewrites the notebooks' Colab badges
@@ -25,7 +25,9 @@ NB ?=
 # notebooks folder) and writes it back as committed: no cell timeout, no per-cell timing metadata,
 # no widget state in the notebook metadata (widget views keep their text fallback). nbclient must record
 # the widget state while it runs (notebook 6's sampler draws into an Output widget, which fails without it),
-# so ClearMetadataPreprocessor drops it afterwards, keeping only kernelspec and language_info.
+# so ClearMetadataPreprocessor drops it afterwards, keeping only kernelspec and language_info. Then
+# tools/stored_outputs.py drops the frozen progress bars (each run's one-line summary stays) and the
+# outputs of solution cells (the answers), as tests/test_notebooks.py requires of a committed notebook.
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 EXECUTE_NOTEBOOKS = $(if $(strip $(NB)),$(filter $(foreach n,$(NB),notebooks/$(n)%),$(NOTEBOOKS)),$(NOTEBOOKS))
 EXECUTE_OPTIONS := --to notebook --execute --inplace --ExecutePreprocessor.kernel_name=python3 --ExecutePreprocessor.timeout=-1 --ExecutePreprocessor.record_timing=False --ClearMetadataPreprocessor.enabled=True --ClearMetadataPreprocessor.clear_cell_metadata=False --ClearMetadataPreprocessor.preserve_nb_metadata_mask=kernelspec --ClearMetadataPreprocessor.preserve_nb_metadata_mask=language_info
@@ -60,6 +62,7 @@ execute: $(STAMP)
 	@all=$$(date +%s); for nb in $(EXECUTE_NOTEBOOKS); do \
 	    echo "running $$nb (full mode) ..."; start=$$(date +%s); \
 	    CVAE_QUICK=0 $(VENV)/bin/jupyter nbconvert $(EXECUTE_OPTIONS) "$$nb" || exit 1; \
+	    $(PY) -m tools.stored_outputs "$$nb" || exit 1; \
 	    echo "  $$nb: $$(( $$(date +%s) - start )) s"; \
 	done; echo "all notebooks run: $$(( $$(date +%s) - all )) s"
 

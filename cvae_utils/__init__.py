@@ -13,7 +13,8 @@ and the runs that build the shipped files in :mod:`cvae_utils.experiments`.
 
 from importlib.metadata import PackageNotFoundError, version
 
-from . import exercises, quadrants  # cu.exercises.check_*: the checkers; cu.quadrants: notebook 7's task
+# cu.diagrams: pictures of the models; cu.exercises.check_*: the checkers; cu.quadrants: notebook 7's task
+from . import diagrams, exercises, quadrants
 from .checkpoint import CheckpointError, load_model, read_checkpoint, save_checkpoint
 from .config import pick, quick_mode
 from .data import (
@@ -91,6 +92,6 @@ __all__ = [
     "transfer_style", "conditional_accuracy",
     # 7. structured output: quadrant completion
     "quadrants", "split_quadrants", "Quadrants", "BaselineNet", "QuadrantCVAE", "load_quadrant_model",
-    # the checkers of the exercises
-    "exercises",
+    # pictures of the models (notebooks 1, 2, 3 and 7) and the checkers of the exercises
+    "diagrams", "exercises",
 ]  # fmt: skip

@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = notebook_paths()
 ALLOWED_NOTEBOOK_METADATA = {"kernelspec", "language_info"}
 ALLOWED_CELL_METADATA = {"jupyter", "cellView", "tags"}
-ALLOWED_TAGS = {"solution"}
+ALLOWED_TAGS = {"solution", "optional"}
 
 pytestmark = pytest.mark.skipif(not NOTEBOOKS, reason="no notebooks in notebooks/ yet")
 
@@ -151,3 +151,121 @@ def test_make_execute_writes_clean_notebooks(tmp_path):
     cells = _load(path)["cells"]
     assert "application/vnd.jupyter.widget-view+json" in cells[1]["outputs"][0]["data"]  # the widget ran
     assert "".join(cells[4]["outputs"][0]["text"]) == "done\n"
+
+
+# What a committed notebook keeps of a run (tools/stored_outputs.py, run by `make execute`).
+
+
+def _bar(text):
+    return {
+        "output_type": "display_data",
+        "metadata": {},
+        "data": {"application/vnd.jupyter.widget-view+json": {"model_id": "x"}, "text/plain": text},
+    }
+
+
+def test_stored_outputs_drop_bars_and_answers_and_keep_the_rest():
+    from tools import stored_outputs
+
+    summary = {"output_type": "stream", "name": "stdout", "text": "fit: 20 epochs in 61.2 s (3.06 s/epoch)\n"}
+    slider = _bar("IntSlider(value=3)")  # a widget that is not a bar stays
+    nb = {
+        "cells": [
+            {"cell_type": "code", "metadata": {}, "outputs": [_bar("epoch 1:   0%|          | 0/118 [00:00<?, ?it/s]"),
+                                                               summary, slider]},
+            {"cell_type": "code", "metadata": {}, "outputs": [
+                {"output_type": "stream", "name": "stderr", "text": "training:  45%|####5     | 9/20 [00:27<00:33]"}]},
+            {"cell_type": "code", "metadata": {"tags": ["solution"]}, "execution_count": 7,
+             "outputs": [{"output_type": "stream", "name": "stdout", "text": "the answer is 42\n"}]},
+            {"cell_type": "markdown", "metadata": {}, "source": "0%| 0/1 ["},
+        ]
+    }  # fmt: skip
+    assert stored_outputs.clean(nb) == 3
+    assert nb["cells"][0]["outputs"] == [summary, slider]
+    assert nb["cells"][1]["outputs"] == []
+    assert nb["cells"][2]["outputs"] == [] and nb["cells"][2]["execution_count"] == 7  # the run's order stays
+    assert stored_outputs.clean(nb) == 0  # cleaning twice changes nothing
+
+
+def test_stored_outputs_command_checks_cleans_and_refuses_a_non_notebook(tmp_path, capsys):
+    from tools import stored_outputs
+
+    path, other = tmp_path / "01_a.ipynb", tmp_path / "notes.ipynb"
+    nb = {"cells": [{"cell_type": "code", "metadata": {"tags": ["solution"]}, "outputs": [{"output_type": "stream"}]}]}
+    path.write_text(json.dumps(nb))
+    other.write_text("not json")
+    assert stored_outputs.main(["--check", str(path)]) == 1 and json.loads(path.read_text()) == nb  # nothing changed
+    assert stored_outputs.main([str(other), str(path)]) == 2  # the bad file is named; the good one is still cleaned
+    assert json.loads(path.read_text())["cells"][0]["outputs"] == []
+    assert other.read_text() == "not json"
+    assert "notes.ipynb: cannot read it as a notebook" in capsys.readouterr().err
+    assert stored_outputs.main(["--check", str(path)]) == 0
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
+def test_no_stored_progress_bar_and_no_visible_answer(path):
+    """Stored notebooks show each training run's one-line summary, not frozen bars; solutions show no output."""
+    from tools import stored_outputs
+
+    nb = _load(path)
+    for i, cell in enumerate(nb["cells"]):
+        if stored_outputs.is_solution(cell):
+            assert not cell.get("outputs"), f"cell {i}: a solution cell stores its output (the answer)"
+        bars = [o for o in cell.get("outputs", []) if stored_outputs.is_progress_bar(o)]
+        assert not bars, f"cell {i}: {len(bars)} frozen progress bars stored (run python -m tools.stored_outputs)"
+
+
+# The main path (issue 13): at most 2,500 words of prose outside the optional cells (tools/wordcount.py).
+# Notebooks not yet rewritten to that length are listed here; the test of each fails as soon as one
+# meets the limit while still listed (strict xfail), so the list only shrinks.
+NOT_YET_SHORT = {"01", "02", "03", "04", "05", "06", "07"}
+
+
+def _main_path_params():
+    return [
+        pytest.param(p, marks=pytest.mark.xfail(strict=True, reason="issue 13: main path not shortened yet"))
+        if p.name[:2] in NOT_YET_SHORT
+        else p
+        for p in NOTEBOOKS
+    ]
+
+
+@pytest.mark.parametrize("path", _main_path_params(), ids=[p.name for p in NOTEBOOKS])
+def test_main_path_prose_is_short(path):
+    from tools import wordcount
+
+    words = wordcount.count(_load(path))
+    assert words["main"] <= wordcount.MAIN_PATH_LIMIT, f"{words['main']:,d} words on the main path"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
+def test_optional_cells_are_announced(path):
+    from tools import wordcount
+
+    nb = _load(path)
+    assert wordcount.optional_runs_without_heading(nb) == [], "an optional run must open with '### Optional: ...'"
+    assert not any(
+        wordcount.is_optional(c) and "solution" in c.get("metadata", {}).get("tags", []) for c in nb["cells"]
+    )
+
+
+def test_wordcount_counts_main_and_optional_prose_and_skips_references():
+    from tools import wordcount
+
+    def cell(text, *tags, kind="markdown"):
+        return {"cell_type": kind, "metadata": {"tags": list(tags)} if tags else {}, "source": text}
+
+    nb = {
+        "cells": [
+            cell("# 1. Title with four"),
+            cell("### Optional: a derivation", "optional"),
+            cell("five words of optional prose", "optional"),
+            cell("x = 1  # code is not prose", kind="code"),
+            cell("## Summary\nthree more words"),
+            cell("## References\n1. A. Author. *A paper.* 2015."),
+        ]
+    }
+    assert wordcount.count(nb) == {"main": 5 + 5, "optional": 4 + 5}  # "#" and "##" are tokens too
+    assert wordcount.optional_runs_without_heading(nb) == []
+    nb["cells"][1]["metadata"] = {}  # the run now opens with an unannounced optional cell
+    assert wordcount.optional_runs_without_heading(nb) == [2]
