@@ -24,18 +24,12 @@ import base64
 import io
 import json
 import os
-import re
-import secrets
-import shutil
-import socket
-import subprocess
-import sys
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import pytest
+
+from tools import lab_browser as lb
 
 pytestmark = pytest.mark.browser
 
@@ -50,20 +44,10 @@ PAGE_LOAD_S = 120  # the notebook's cells on the page
 KERNEL_READY_S = 180  # the kernel started and idle
 RUN_ALL_S = 600  # every cell executed (quick mode: about 30 s here)
 REDRAW_S = 120  # the widget's image redrawn after a change
-POLL_S = 0.25
 
-INSTALL_PLAYWRIGHT = (
-    'pip install -e ".[browser]"  (or: pip install playwright; do not run '
-    "`playwright install`: the test uses the system Chromium)"
-)
-INSTALL_CHROMIUM = (
-    "apt-get install chromium  (Debian's package, as root or with sudo; or set CVAE_CHROMIUM=/path/to/chromium)"
-)
-
-# The sampler widget of notebook 6 (cu.sampler_widget): the VBox whose first child is the
-# digit's ToggleButtons; the samples are the PNG inside its Output widget.
-WIDGET = ".widget-vbox:has(> .widget-toggle-buttons)"
-IMAGE = f"{WIDGET} .widget-output img"
+# JupyterLab, Chromium and the page are driven by tools/lab_browser.py (shared with
+# tools/screenshot_sampler.py); its LabError becomes a test failure here.
+WIDGET = lb.WIDGET
 
 
 # ------------------------------------------------------------------------------------------
@@ -82,42 +66,16 @@ def _missing(what: str, install: str) -> None:
     pytest.skip(message)
 
 
-def _chromium() -> str | None:
-    override = os.environ.get("CVAE_CHROMIUM")
-    if override:
-        return override if os.access(override, os.X_OK) else None
-    for name in ("chromium", "chromium-browser"):
-        found = shutil.which(name)
-        if found:
-            return found
-    return None
-
-
 @pytest.fixture(scope="module")
 def browser():
     """Debian's Chromium, headless, driven by Playwright (skip or fail when either is missing)."""
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        _missing("the Python package playwright is not installed", INSTALL_PLAYWRIGHT)
-    executable = _chromium()
-    if executable is None:
-        where = (
-            f"CVAE_CHROMIUM={os.environ['CVAE_CHROMIUM']} is not an executable"
-            if os.environ.get("CVAE_CHROMIUM")
-            else "no `chromium` or `chromium-browser` on PATH"
-        )
-        _missing(f"Chromium is missing ({where})", INSTALL_CHROMIUM)
-    try:
-        import jupyterlab  # noqa: F401
-    except ImportError:
-        _missing("JupyterLab is not installed", 'pip install -e ".[lab]"')
+    missing = lb.missing_requirement()
+    if missing:
+        _missing(*missing)
+    from playwright.sync_api import sync_playwright
+
     with sync_playwright() as playwright:
-        # --no-sandbox: Chromium's sandbox refuses to run as root and needs user namespaces,
-        # which containers often lack; the page is our own local server.
-        chromium = playwright.chromium.launch(
-            executable_path=executable, headless=True, args=["--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"]
-        )
+        chromium = lb.launch_chromium(playwright, lb.chromium_path())
         try:
             yield chromium
         finally:
@@ -127,17 +85,6 @@ def browser():
 # ------------------------------------------------------------------------------------------
 # JupyterLab on localhost, over a temporary copy of the notebook
 # ------------------------------------------------------------------------------------------
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _write_json(path: Path, data) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(data, indent=1))
 
 
 def _copy_notebook_for_the_run(target_dir: Path) -> Path:
@@ -157,29 +104,6 @@ def _copy_notebook_for_the_run(target_dir: Path) -> Path:
     return target
 
 
-class Lab:
-    def __init__(self, port: int, token: str, process: subprocess.Popen, log: Path):
-        self.port, self.token, self.process, self.log = port, token, process, log
-        self.base = f"http://127.0.0.1:{port}"
-
-    def api(self, path: str, method: str = "GET"):
-        request = urllib.request.Request(
-            f"{self.base}{path}", method=method, headers={"Authorization": f"token {self.token}"}
-        )
-        with urllib.request.urlopen(request, timeout=10) as response:
-            body = response.read()
-        return json.loads(body) if body else None
-
-    def kernel_states(self) -> list[str]:
-        return [k["execution_state"] for k in self.api("/api/kernels")]
-
-    def log_tail(self, n: int = 40) -> str:
-        try:
-            return "\n".join(self.log.read_text(errors="replace").splitlines()[-n:])
-        except OSError:
-            return "(no server log)"
-
-
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
     """JupyterLab serving a temporary folder with notebook 6; stopped (kernels too) at the end."""
@@ -187,80 +111,16 @@ def lab(tmp_path_factory):
     root_dir = home / "notebooks"
     root_dir.mkdir()
     _copy_notebook_for_the_run(root_dir)
-    settings = home / "user-settings" / "@jupyterlab"
-    # No autosave (the copy is thrown away anyway), no news or update checks (their
-    # notification would sit over the page), and every cell in the DOM (no windowing).
-    _write_json(settings / "docmanager-extension" / "plugin.jupyterlab-settings", {"autosave": False})
-    _write_json(
-        settings / "apputils-extension" / "notification.jupyterlab-settings",
-        {"fetchNews": "false", "checkForUpdates": False},
-    )
-    _write_json(settings / "notebook-extension" / "tracker.jupyterlab-settings", {"windowingMode": "none"})
-
-    port, token = _free_port(), secrets.token_hex(16)
-    env = dict(os.environ)
-    env.setdefault("CVAE_QUICK", "1")  # read by the kernel (cvae_utils.config) for the quick run
-    env["JUPYTER_CONFIG_DIR"] = str(home / "config")  # ignore the user's own Jupyter config
-    env["JUPYTER_RUNTIME_DIR"] = str(home / "runtime")
-    command = [
-        sys.executable,
-        "-m",
-        "jupyterlab",
-        "--no-browser",
-        f"--port={port}",
-        "--ServerApp.ip=127.0.0.1",
-        "--ServerApp.port_retries=0",
-        f"--ServerApp.token={token}",
-        f"--ServerApp.root_dir={root_dir}",
-        f"--LabApp.user_settings_dir={home / 'user-settings'}",
-        f"--LabApp.workspaces_dir={home / 'workspaces'}",
-    ]
-    if hasattr(os, "geteuid") and os.geteuid() == 0:
-        command.append("--allow-root")
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    log = ARTIFACTS / "jupyter-server.log"
-    with open(log, "wb") as log_file:
-        process = subprocess.Popen(
-            command, env=env, cwd=root_dir, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
-        )
-    server = Lab(port, token, process, log)
+    # CVAE_QUICK is read by the kernel (cvae_utils.config) for the quick run
+    env = {"CVAE_QUICK": os.environ.get("CVAE_QUICK", "1")}
     try:
-        deadline = time.monotonic() + SERVER_START_S
-        while True:
-            if process.poll() is not None:
-                pytest.fail(
-                    f"JupyterLab exited with code {process.returncode} before answering:\n{server.log_tail()}",
-                    pytrace=False,
-                )
-            try:
-                server.api("/api/status")
-                break
-            except (urllib.error.URLError, ConnectionError, OSError):
-                if time.monotonic() > deadline:
-                    pytest.fail(
-                        f"JupyterLab did not answer on port {port} within {SERVER_START_S} s:\n{server.log_tail()}",
-                        pytrace=False,
-                    )
-                time.sleep(POLL_S)
+        server = lb.start_lab(home, root_dir, ARTIFACTS / "jupyter-server.log", env=env, timeout=SERVER_START_S)
+    except lb.LabError as error:
+        pytest.fail(str(error), pytrace=False)
+    try:
         yield server
     finally:
-        _stop(server)
-
-
-def _stop(server: Lab) -> None:
-    """Shut the kernels down through the API, then the server (SIGTERM, then SIGKILL)."""
-    if server.process.poll() is None:
-        try:
-            for kernel in server.api("/api/kernels"):
-                server.api(f"/api/kernels/{kernel['id']}", method="DELETE")
-        except Exception:  # noqa: BLE001 - the server stops its kernels on SIGTERM as well
-            pass
-        server.process.terminate()
-        try:
-            server.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.process.kill()
-            server.process.wait(timeout=30)
+        lb.stop_lab(server)
 
 
 # ------------------------------------------------------------------------------------------
@@ -268,61 +128,19 @@ def _stop(server: Lab) -> None:
 # ------------------------------------------------------------------------------------------
 
 
-def _wait(condition, timeout: float, what: str, lab: Lab, page=None):
+def _wait(condition, timeout: float, what: str, lab: lb.Lab, page=None):
     """Poll ``condition()`` until it returns something truthy; fail with context after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if lab.process.poll() is not None:
-            pytest.fail(f"JupyterLab exited while waiting for {what}:\n{lab.log_tail()}", pytrace=False)
-        if time.monotonic() > deadline:
-            status = page.locator(".jp-StatusBar-Widget").first.inner_text() if page is not None else ""
-            pytest.fail(
-                f"timed out after {timeout} s waiting for {what} (status bar: {status!r}); "
-                f"server log:\n{lab.log_tail()}",
-                pytrace=False,
-            )
-        time.sleep(POLL_S)
-
-
-def _kernel_idle(lab: Lab, page) -> bool:
-    """One kernel, idle according to the server, and the page connected to it."""
-    # A kernel chooser appears only when the notebook's kernel is unknown: take its default.
-    dialog = page.locator(".jp-Dialog")
-    if dialog.count() and dialog.first.is_visible():
-        dialog.locator(".jp-Dialog-button.jp-mod-accept").first.click()
-    states = lab.kernel_states()
-    status = page.locator(".jp-StatusBar-Widget").first.inner_text()
-    return states == ["idle"] and "| Idle" in status
-
-
-# Prompts of the code cells: "[*]:" while queued or running, "[12]:" once run (an error
-# still numbers its cell, and Run All stops there, leaving the rest empty).
-PROMPTS_JS = """() => Array.from(document.querySelectorAll('.jp-NotebookPanel .jp-CodeCell .jp-InputArea-prompt'),
-                           p => p.textContent.trim())"""
-ERRORS_JS = """() => Array.from(document.querySelectorAll('.jp-NotebookPanel .jp-OutputArea-output'),
-                           o => o.textContent).filter(t => t.includes('Traceback'))"""
-
-
-def _run_finished(lab: Lab, page):
-    prompts = page.evaluate(PROMPTS_JS)
-    pending = sum("*" in p for p in prompts)
-    done = sum(bool(re.search(r"\[\d+\]", p)) for p in prompts)
-    if pending or not done or lab.kernel_states() != ["idle"]:
-        return None
-    return {"cells": len(prompts), "done": done}
+    try:
+        return lb.wait(condition, timeout, what, lab, page)
+    except lb.LabError as error:
+        pytest.fail(str(error), pytrace=False)
 
 
 def _image(page) -> str | None:
-    return page.evaluate(
-        f"() => {{ const i = document.querySelector({IMAGE!r}); "
-        f"return i && i.complete && i.naturalWidth > 0 ? i.src : null; }}"
-    )
+    return lb.widget_image(page)
 
 
-def _wait_for_redraw(lab: Lab, page, old_src: str, what: str) -> str:
+def _wait_for_redraw(lab: lb.Lab, page, old_src: str, what: str) -> str:
     """The widget's image differs from ``old_src`` and has settled (kernel idle, same twice)."""
     last = {"src": None}
 
@@ -374,26 +192,13 @@ def test_sampler_widget_redraws_in_jupyterlab(browser, lab, capsys):
         stale.unlink()
     try:
         # 1. Open the notebook and wait for its kernel.
-        page.goto(f"{lab.base}/lab/tree/{NOTEBOOK.name}?token={lab.token}", timeout=PAGE_LOAD_S * 1000)
-        page.locator(".jp-NotebookPanel .jp-CodeCell").first.wait_for(timeout=PAGE_LOAD_S * 1000)
         code_cells = sum(c["cell_type"] == "code" for c in json.loads(NOTEBOOK.read_text())["cells"])
-        _wait(
-            lambda: len(page.evaluate(PROMPTS_JS)) == code_cells,
-            PAGE_LOAD_S,
-            f"the prompts of all {code_cells} code cells",
-            lab,
-            page,
-        )
-        _wait(lambda: _kernel_idle(lab, page), KERNEL_READY_S, "the kernel to start", lab, page)
-
-        # 2. Run > Run All Cells, and wait until every cell has run.
-        page.locator(".lm-MenuBar-item", has_text=re.compile(r"^Run$")).click()
-        page.locator(".lm-Menu-item:has(> .lm-Menu-itemLabel:text-is('Run All Cells'))").click()
-        run = _wait(lambda: _run_finished(lab, page), RUN_ALL_S, "Run All Cells to finish", lab, page)
-        errors = page.evaluate(ERRORS_JS)
-        assert run["done"] == run["cells"] and not errors, (
-            f"{run['cells'] - run['done']} of {run['cells']} cells did not run; errors: {errors}"
-        )
+        try:
+            lb.open_notebook(lab, page, NOTEBOOK.name, code_cells, load_s=PAGE_LOAD_S, kernel_s=KERNEL_READY_S)
+            # 2. Run > Run All Cells, and wait until every cell has run.
+            run = lb.run_all_cells(lab, page, RUN_ALL_S)
+        except lb.LabError as error:
+            pytest.fail(str(error), pytrace=False)
 
         # 3. The widget, drawn for digit 0 with every slider at 0.
         widget = page.locator(WIDGET)

@@ -269,3 +269,28 @@ def test_wordcount_counts_main_and_optional_prose_and_skips_references():
     assert wordcount.optional_runs_without_heading(nb) == []
     nb["cells"][1]["metadata"] = {}  # the run now opens with an unannounced optional cell
     assert wordcount.optional_runs_without_heading(nb) == [2]
+
+
+def test_a_markdown_attachment_is_clean(tmp_path):
+    """A markdown cell with an attachment (notebook 6's sampler screenshot, tools/screenshot_sampler.py) passes.
+
+    nbformat allows "attachments" on markdown cells; the hygiene checks look at cells' metadata, not at them.
+    """
+    import nbformat
+    from PIL import Image
+
+    from tools.screenshot_sampler import ATTACHMENT, MARKER, attach
+
+    nb = nbformat.v4.new_notebook(
+        metadata={"kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"}}
+    )
+    nb.cells = [
+        nbformat.v4.new_markdown_cell(f"The widget:\n\n{MARKER}"),
+        nbformat.v4.new_code_cell("1", execution_count=1),
+    ]
+    path, png = tmp_path / "01_probe.ipynb", tmp_path / "shot.png"
+    nbformat.write(nb, path)
+    Image.new("RGB", (8, 8), "white").save(png, format="PNG")
+    attach(path, png)
+    assert ATTACHMENT in _load(path)["cells"][0]["attachments"]
+    assert_clean(path)
