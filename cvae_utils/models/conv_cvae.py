@@ -67,7 +67,7 @@ class ConditionalVAE(BaseVAE):
     ``hidden_dims`` takes as many of the starting model's layers as fit, and ``hidden_dims``
     that would shrink the image to 1 pixel are refused.
 
-    Taught in notebook 3, "The starting model's convolutional decoder, fixed".
+    Taught in notebook 3, "Optional: The starting model's convolutional decoder, fixed".
     """
 
     def __init__(
