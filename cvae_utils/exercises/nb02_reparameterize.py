@@ -205,8 +205,8 @@ def _cases() -> list[Case]:
 def check_reparameterize(fn) -> CheckResult:
     """Check ``fn(mu, logvar)`` = mu + exp(0.5 * logvar) * eps with eps ~ N(0, I), differentiable in mu and logvar.
 
-    Used in notebook 2 (``02_the_encoder.ipynb``), section "Exercises", exercise 5
-    "`reparameterize`, checked".
+    Used in notebook 2 (``02_the_encoder.ipynb``), section "Exercises", exercise 1
+    "Write `reparameterize` yourself".
 
     The noise is random, so the checker does not compare values one by one: it checks
     the shape and dtype, the mean and standard deviation of many draws, that every
