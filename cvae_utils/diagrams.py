@@ -181,7 +181,7 @@ def network_diagram(model, ax=None):
     finally:
         model.train(was_training)
     x_text = "x: label (B,)" if getattr(model, "num_classes", None) is not None else f"x: {_shape(x)}"
-    learned = getattr(model, "prior_net", True) is not None
+    learned = getattr(model, "prior_net", None) is not None  # every learned prior of the library is a prior_net
     rows = [
         ("recognition q(z|x,y)", f"y: {_shape(y)}\n{x_text}", getattr(model, "recognition_net", None),
          f"μ, log σ²: {_shape(mu)} each"),

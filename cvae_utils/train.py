@@ -28,7 +28,7 @@ class History:
 
     ``history["test_loss"]`` is the list of one figure over the epochs.
 
-    Taught in notebook 5, "Training with `cu.fit`".
+    Taught in notebook 5, "The training loop".
     """
 
     def __init__(self, records: Sequence[dict] | None = None) -> None:
@@ -116,6 +116,20 @@ def make_adam(params, lr: float = 1e-3) -> torch.optim.Optimizer:
         return torch.optim.Adam(params, lr=lr, fused=True)
     except (RuntimeError, TypeError, ValueError):
         return torch.optim.Adam(params, lr=lr)
+
+
+def kl_warmup_weight(epoch: int, step: int, steps_per_epoch: int, warmup_epochs: float) -> float:
+    """The KL weight w of step ``step`` (from 0) of epoch ``epoch`` (from 0) under a linear warm-up.
+
+    w = min(1, (epoch + step / steps_per_epoch) / warmup_epochs): it rises batch by batch from
+    0 (the first step) to 1 after ``warmup_epochs`` epochs and stays there; 1 throughout when
+    ``warmup_epochs`` is 0 (no warm-up). ``fit`` minimises recon + w * KL with it.
+
+    Taught in notebook 5, "Two options of `cu.fit`: KL warm-up and gradient clipping".
+    """
+    if warmup_epochs <= 0:
+        return 1.0
+    return min(1.0, (epoch + step / steps_per_epoch) / warmup_epochs)
 
 
 class TrainingDiverged(RuntimeError):
@@ -206,7 +220,7 @@ def fit(
     epoch and step; the model keeps the weights of its last good epoch, and the checkpoint
     is not overwritten. The first batch is checked in full, the rest only for shapes.
 
-    Taught in notebook 5, "Training with `cu.fit`".
+    Derived in notebook 5, "The training loop".
     """
     if num_epochs < 0:
         raise ValueError(f"num_epochs={num_epochs} must be >= 0.")
@@ -263,7 +277,7 @@ def fit(
         bar = tqdm(train_batches, desc=f"epoch {epoch + 1}", leave=False, total=steps, disable=not progress)
         for step, batch in enumerate(bar):
             y, x, mask = unpack_batch(batch)
-            kl_weight = min(1.0, (epoch + step / steps) / kl_warmup_epochs) if kl_warmup_epochs > 0 else 1.0
+            kl_weight = kl_warmup_weight(epoch, step, steps, kl_warmup_epochs)
             with trusted_inputs() if checked else contextlib.nullcontext():
                 terms = model.objective(y, x, mask, kl_weight=kl_weight, **objective_kwargs)
             checked = True

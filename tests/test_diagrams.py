@@ -59,6 +59,7 @@ def test_network_diagram_of_a_fixed_prior_a_conv_model_and_an_image_condition():
     assert "fixed N(0, I)" in fixed and "(zeros: N(0, I), no network)" in fixed
     conv = _texts(diagrams.network_diagram(cu.ConditionalVAE((1, 28, 28), 20, [32, 64], num_classes=10)))
     assert "μ, log σ²: (B, 20) each" in conv and "logits of y: (B, 1, 28, 28)" in conv and "→" not in conv
+    assert "fixed N(0, I)" in conv  # the starting model's prior: no network
     quadrant = cu.MLPCVAE(y_shape=(1, 28, 28), x_shape=(1, 28, 28), z_dim=4, hidden_dims=[32])
     assert "x: (B, 1, 28, 28)" in _texts(diagrams.network_diagram(quadrant))
 

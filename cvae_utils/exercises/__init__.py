@@ -20,6 +20,9 @@ The checkers, the notebook (and module) that uses each, and the student's functi
 * :func:`check_reparameterize` (notebook 2, ``nb02_reparameterize``): ``fn(mu, logvar)`` -> z shaped like mu
 * :func:`check_masked_log_likelihood` (notebook 3, ``nb03_masked_likelihood``): ``fn(logits, y, mask)`` -> (B,)
 * :func:`check_elbo` (notebook 4, ``nb04_elbo``): ``fn(logits, y, mu, logvar, prior_mu, prior_logvar)`` -> a scalar
+* :func:`check_kl_warmup_weight` (notebook 5, ``nb05_training_loop``): ``fn(epoch, step, steps_per_epoch,
+  warmup_epochs)`` -> a number
+* :func:`check_global_grad_norm` (notebook 5, ``nb05_training_loop``): ``fn(parameters)`` -> a number
 * :func:`check_importance_sampled_log_likelihood` (notebook 5, ``nb05_importance_sampling``): ``fn(log_w)`` with
   log_w (S, B) -> (B,)
 * :func:`check_sample` (notebook 6, ``nb06_sample``): ``fn(model, x, temperature, generator)`` -> images
@@ -40,6 +43,7 @@ from .nb02_reparameterize import check_reparameterize
 from .nb03_masked_likelihood import check_masked_log_likelihood
 from .nb04_elbo import check_elbo
 from .nb05_importance_sampling import check_importance_sampled_log_likelihood
+from .nb05_training_loop import check_global_grad_norm, check_kl_warmup_weight
 from .nb06_sample import check_sample
 from .nb07_importance_weights import check_log_importance_weights
 
@@ -49,6 +53,8 @@ __all__ = [
     "check_reparameterize",
     "check_masked_log_likelihood",
     "check_elbo",
+    "check_kl_warmup_weight",
+    "check_global_grad_norm",
     "check_importance_sampled_log_likelihood",
     "check_sample",
     "check_log_importance_weights",
