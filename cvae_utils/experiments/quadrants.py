@@ -61,7 +61,9 @@ def train_model(
     """Train one model of a column (early stopping on the validation batches), round it to float16, score it.
 
     ``batches`` is :func:`~cvae_utils.quadrants.task_batches`' (train, validation, test); a CVAE
-    variant needs the trained ``baseline``. Returns the model with its epochs, timing and test figures.
+    variant needs the trained ``baseline``. Returns the model with its epochs, timing, test figures and
+    ``history``, the per-epoch records of :func:`~cvae_utils.train.fit` (the learning curves, kept in the
+    run's record under ``runs/``).
     """
     train_b, val_b, test_b = batches
     seed_everything(seed)
@@ -90,6 +92,7 @@ def train_model(
         "train_seconds": seconds,
         "seconds_per_epoch": per_epoch,
         **figures,
+        "history": history.records,
     }
     log(
         f"  {num_observed} quadrant(s), seed {seed}, {kind:8s}: {len(history):2d} epochs "
