@@ -316,4 +316,4 @@ def check_sample(fn) -> CheckResult:
     temperature 0, and, on a model whose decoder it can invert, that z has the prior's
     mean and spread.
     """
-    return run("check_sample", fn, _cases, passes="draws from p(y|x) as model.sample does")
+    return run("check_sample", fn, _cases, passes="draws z ~ p(z|x), then the mean of p(y|x,z), as model.sample does")
