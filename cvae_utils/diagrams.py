@@ -224,10 +224,10 @@ def reparameterisation_graph(ax=None):
         _arrow(ax, a, b)
     for a, b in ((loss, z), (z, mu), (z, sigma), (mu, enc), (sigma, enc)):  # the backward pass
         _arrow(ax, a, b, color=_GRADIENT, dashed=True, rad=0.55)
-    ax.text(enc[0], enc[1] - 0.75, "encoder\nweights", ha="center", va="center", fontsize=8.5)
+    ax.text(enc[0], enc[1] - 0.75, "recognition\nweights", ha="center", va="center", fontsize=8.5)
     ax.text(eps[0] + 0.45, eps[1], "ε ~ N(0, I)\nrandom: no gradient", ha="left", va="center", fontsize=9)
     ax.text(z[0], z[1] + 0.55, "z = μ + σ ⊙ ε", ha="center", fontsize=10)
-    ax.text(loss[0], loss[1] - 0.55, "loss", ha="center", fontsize=9)
+    ax.text(loss[0], loss[1] - 0.55, "loss = −bound", ha="center", fontsize=9)
     ax.text(2.7, 2.3, "black: forward pass    red dashed: gradients (backward pass)", ha="center", fontsize=9)
     ax.text(2.7, -1.05, "squares are computed, the shaded circle is drawn at random", ha="center", fontsize=9)
     ax.set_xlim(-0.6, 6.0)
