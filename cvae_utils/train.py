@@ -260,6 +260,7 @@ def fit(
 
     if patience is not None and stale >= patience:
         start_epoch = num_epochs  # a resumed run that had already stopped early
+    resumed_epochs = len(history)  # epochs read from the checkpoint: the summary line counts only the new ones
 
     objective_kwargs = {"objective": objective, "alpha": alpha}
     steps = max(1, len(train_batches)) if hasattr(train_batches, "__len__") else None
@@ -346,15 +347,29 @@ def fit(
     if patience is not None and best_state is not None:
         model.load_state_dict(best_state)
     if progress and len(history):
-        print(_summary_line(history, stopped_early, monitor if patience is not None else None), flush=True)
+        print(
+            _summary_line(history, stopped_early, monitor if patience is not None else None, resumed_epochs),
+            flush=True,
+        )
     return history
 
 
-def _summary_line(history: History, stopped_early: bool, monitor: str | None) -> str:
-    """One line of text that stays readable in a saved notebook, where the bars do not."""
-    seconds = sum(history["seconds"])
+def _summary_line(history: History, stopped_early: bool, monitor: str | None, resumed_epochs: int = 0) -> str:
+    """One line of text that stays readable in a saved notebook, where the bars do not.
+
+    A fresh run: ``fit: 20 epochs in 59.5 s (2.98 s/epoch); ...``. A resumed run counts and times only the
+    epochs this call trained: ``fit: 2 new epochs (22 in all) in 5.7 s (2.85 s/epoch); ...``.
+    """
     last = history.last()
-    line = f"fit: {len(history)} epochs in {seconds:.1f} s ({seconds / len(history):.2f} s/epoch)"
+    if resumed_epochs == 0:
+        seconds = sum(history["seconds"])
+        line = f"fit: {len(history)} epochs in {seconds:.1f} s ({seconds / len(history):.2f} s/epoch)"
+    else:
+        new = len(history) - resumed_epochs
+        seconds = sum(history["seconds"][resumed_epochs:])
+        line = f"fit: {new} new epochs ({len(history)} in all)"
+        if new > 0:
+            line += f" in {seconds:.1f} s ({seconds / new:.2f} s/epoch)"
     figures = ", ".join(f"{k.replace('_', ' ')} {last[k]:.2f}" for k in ("train_loss", "test_loss") if k in last)
     line += f"; epoch {last['epoch']:.0f}: {figures}"
     if monitor is not None:

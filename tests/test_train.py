@@ -341,3 +341,40 @@ def test_fit_prints_one_summary_line(mnist_small, capsys):
         model, cu.TensorBatches(train.images[:200], train.labels[:200], batch_size=100), num_epochs=1, progress=False
     )
     assert capsys.readouterr().out == ""
+
+
+def test_summary_line_of_a_resumed_run_counts_and_times_only_the_new_epochs(mnist_small, tmp_path, capsys):
+    from cvae_utils.train import _summary_line
+
+    records = [{"epoch": e, "train_loss": 100.0 - e, "test_loss": 99.0 - e, "seconds": 3.0} for e in range(1, 21)]
+    records += [{"epoch": e, "train_loss": 100.0 - e, "test_loss": 99.0 - e, "seconds": 2.5} for e in (21, 22)]
+    h = cu.History(records)
+    fresh = _summary_line(h, False, None)
+    assert fresh.startswith("fit: 22 epochs in 65.0 s (2.95 s/epoch); epoch 22: train loss 78.00, test loss 77.00")
+    resumed = _summary_line(h, False, None, resumed_epochs=20)
+    assert resumed == (
+        "fit: 2 new epochs (22 in all) in 5.0 s (2.50 s/epoch); epoch 22: train loss 78.00, test loss 77.00"
+    )
+    assert _summary_line(h, False, None, resumed_epochs=22).startswith("fit: 0 new epochs (22 in all); epoch 22:")
+
+    # through fit: 1 epoch, then resumed to 3
+    train, test = mnist_small
+    ckpt = tmp_path / "run.pt"
+
+    def run(num_epochs, resume):
+        return cu.fit(
+            small_model(),
+            cu.TensorBatches(train.images[:200], train.labels[:200], batch_size=100, seed=1),
+            cu.TensorBatches(test.images[:200], test.labels[:200], batch_size=100, shuffle=False),
+            num_epochs=num_epochs,
+            checkpoint_path=ckpt,
+            resume=resume,
+        )
+
+    run(1, False)
+    assert capsys.readouterr().out.strip().startswith("fit: 1 epochs in ")
+    h = run(3, True)
+    line = capsys.readouterr().out.strip()
+    new_seconds = sum(h["seconds"][1:])
+    assert line.startswith(f"fit: 2 new epochs (3 in all) in {new_seconds:.1f} s ({new_seconds / 2:.2f} s/epoch);")
+    assert "epoch 3: train loss" in line
