@@ -4,7 +4,8 @@
   (the paper's Figure 1 style): observed variables shaded, solid arrows for the generative
   model, dashed arrows for the recognition network.
 * :func:`network_diagram`: a CVAE's three networks with the tensor shapes each one takes and
-  gives, read off the model itself (a forward pass on a batch of two dummy examples).
+  gives, read off the model itself (a forward pass on a batch of two dummy examples); for a model
+  that fills x's missing pixels with a frozen baseline (``fill_missing``), what each network reads.
 * :func:`reparameterisation_graph`: z = mu + sigma * eps as a computation graph, the random
   node eps off the path that gradients take back to the encoder.
 
@@ -96,7 +97,8 @@ def graphical_model(kind: str = "cvae", ax=None, *, title: str | None = None):
     are the generative model (prior and generation networks), dashed blue ones the
     recognition network q(z|x,y) used in training. The baseline has no z: a square marks
     its deterministic prediction of y. The plate says that the model repeats for each of the
-    N examples.
+    N examples. The GSNN is trained on z from the prior: its recognition network (a QuadrantCVAE
+    trained as a GSNN still has one) is never trained and never used, so it is not drawn.
     """
     if kind not in KINDS:
         raise ValueError(f"kind={kind!r} is not one of {KINDS}.")
@@ -127,7 +129,7 @@ def graphical_model(kind: str = "cvae", ax=None, *, title: str | None = None):
             default = "CVAE"
         else:
             ax.text(1.4, 2.35, "trained with z ~ p(z|x)", ha="center", fontsize=9, color=_RECOGNITION)
-            default = "GSNN (no recognition network)"
+            default = "GSNN (recognition network unused)"
     _plate(ax, -0.6, -0.6, 3.4, 2.6 if kind != "baseline" else 0.7)
     ax.set_title(title if title is not None else default, fontsize=12)
     ax.set_xlim(-0.75, 3.55)
@@ -165,7 +167,11 @@ def network_diagram(model, ax=None):
 
     The shapes come from the model itself: it runs ``encode``, ``prior`` and ``decode`` on a
     batch of two dummy examples (B stands for the batch size). For MLP networks the layer
-    widths are listed too (the ReLUs between them are not drawn).
+    widths are listed too (the ReLUs between them are not drawn). A model with ``fill_missing``
+    (:class:`~cvae_utils.models.QuadrantCVAE`) shows what each network reads: the recognition
+    network one image merging x's observed pixels with y's target ones, the prior network
+    x̂ = fill_missing(x) (x's missing pixels filled by the frozen baseline, named under the
+    boxes), the generation network z and x̂ side by side (or z alone).
     """
     from matplotlib.patches import FancyBboxPatch
 
@@ -178,34 +184,53 @@ def network_diagram(model, ax=None):
         mu, logvar = model.encode(y, x)
         prior_mu, _ = model.prior(x)
         decoded = model.decode(mu, x)
+        x_hat = model.fill_missing(x) if hasattr(model, "fill_missing") else None
     finally:
         model.train(was_training)
     x_text = "x: label (B,)" if getattr(model, "num_classes", None) is not None else f"x: {_shape(x)}"
     learned = getattr(model, "prior_net", None) is not None  # every learned prior of the library is a prior_net
+    inputs = [f"y: {_shape(y)}\n{x_text}", x_text, f"z: {_shape(mu)}\n{x_text}"]
+    if x_hat is not None:  # x's missing pixels filled by a frozen baseline: say what each network reads
+        d, z_dim = x_hat.shape[1], mu.shape[1]
+        inputs = [
+            f"y, x: {_shape(y)} each\n→ one image: x's observed and\ny's target pixels (B, {d})",
+            f"{x_text}\n→ x̂ = fill_missing(x): (B, {d})",
+            f"z: (B, {z_dim}), x̂: (B, {d})\nside by side: (B, {z_dim + d})"
+            if getattr(model, "generation_input", "z_and_x_hat") != "z"
+            else f"z: (B, {z_dim})\n(z alone: x̂ not read)",
+        ]
     rows = [
-        ("recognition q(z|x,y)", f"y: {_shape(y)}\n{x_text}", getattr(model, "recognition_net", None),
+        ("recognition q(z|x,y)", inputs[0], getattr(model, "recognition_net", None),
          f"μ, log σ²: {_shape(mu)} each"),
-        ("prior p(z|x)", x_text, getattr(model, "prior_net", None),
+        ("prior p(z|x)", inputs[1], getattr(model, "prior_net", None),
          f"μ_p, log σ²_p: {_shape(prior_mu)} each" + ("" if learned else "\n(zeros: N(0, I), no network)")),
-        ("generation p(y|x,z)", f"z: {_shape(mu)}\n{x_text}", getattr(model, "generation_net", None),
+        ("generation p(y|x,z)", inputs[2], getattr(model, "generation_net", None),
          f"logits of y: {_shape(decoded)}"),
     ]  # fmt: skip
-    ax = _axes(ax, (10.5, 4.2))
+    ax = _axes(ax, (10.5, 4.2 if x_hat is None else 4.7))
     ax.set_aspect("auto")
+    boxes = ((0.0, 2.6), (3.4, 3.2), (7.4, 3.0)) if x_hat is None else ((0.0, 3.1), (3.8, 3.0), (7.6, 2.9))
     for i, (name, given, net, gives) in enumerate(rows):
         top = 2 - i
         widths = _widths(net)
         middle = name + (f"\n{widths}" if widths else "")
         if net is None and not learned and name.startswith("prior"):
             middle = name + "\nfixed N(0, I)"
-        for (x0, w), text, colour in (((0.0, 2.6), given, "#eeeeee"), ((3.4, 3.2), middle, "#dbe9f6"),
-                                      ((7.4, 3.0), gives, "#eeeeee")):  # fmt: skip
+        for (x0, w), text, colour in zip(boxes, (given, middle, gives), ("#eeeeee", "#dbe9f6", "#eeeeee")):
             ax.add_patch(FancyBboxPatch((x0, top + 0.12), w, 0.72, boxstyle="round,pad=0.04", fc=colour, ec="grey"))
             ax.text(x0 + w / 2, top + 0.48, text, ha="center", va="center", fontsize=9.5)
-        for a, b in ((2.68, 3.32), (6.68, 7.32)):
+        for a, b in ((boxes[0][1] + 0.08, boxes[1][0] - 0.08), (boxes[1][0] + boxes[1][1] + 0.08, boxes[2][0] - 0.08)):
             ax.annotate("", xy=(b, top + 0.48), xytext=(a, top + 0.48), arrowprops={"arrowstyle": "-|>", "lw": 1.4})
-    ax.set_xlim(-0.1, 10.5)
-    ax.set_ylim(-0.05, 2.95)
+    ax.set_xlim(-0.1, 10.5 if x_hat is None else 10.65)
+    ax.set_ylim(-0.05 if x_hat is None else -0.45, 2.95)
+    if x_hat is not None:
+        baseline = getattr(model, "baseline", None)
+        widths = _widths(getattr(baseline, "net", None))
+        name = "a baseline"
+        if baseline is not None:
+            name = f"the frozen {type(baseline).__name__}" + (f" ({widths})" if widths else "")
+        ax.text(5.25, -0.18, f"x̂ = fill_missing(x): x with its missing pixels filled by the prediction of {name}",
+                ha="center", va="center", fontsize=9.5)  # fmt: skip
     ax.set_title(f"{type(model).__name__}: the three networks (B = batch size)", fontsize=11)
     return ax.figure
 

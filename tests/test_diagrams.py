@@ -28,7 +28,7 @@ def _texts(fig):
         ("vae", ["p(y|z)", "q(z|y)", "z", "y"], ["x"]),
         ("cvae", ["p(z|x)", "p(y|x,z)", "q(z|x,y)", "x"], []),
         ("baseline", ["ŷ = f(x)", "baseline"], ["z"]),
-        ("gsnn", ["p(z|x)", "p(y|x,z)", "z ~ p(z|x)"], ["q(z|x,y)"]),
+        ("gsnn", ["p(z|x)", "p(y|x,z)", "z ~ p(z|x)", "recognition network unused"], ["q(z|x,y)"]),
     ],
 )
 def test_graphical_models_name_their_networks(kind, present, absent):
@@ -62,6 +62,21 @@ def test_network_diagram_of_a_fixed_prior_a_conv_model_and_an_image_condition():
     assert "fixed N(0, I)" in conv  # the starting model's prior: no network
     quadrant = cu.MLPCVAE(y_shape=(1, 28, 28), x_shape=(1, 28, 28), z_dim=4, hidden_dims=[32])
     assert "x: (B, 1, 28, 28)" in _texts(diagrams.network_diagram(quadrant))
+
+
+def test_network_diagram_of_a_quadrant_cvae_says_what_each_network_reads():
+    """The frozen baseline's x̂ feeds the prior and generation networks; the recognition network reads one image."""
+    model = cu.QuadrantCVAE(z_dim=4, hidden_dims=[32], baseline_hidden_dims=[16]).train()
+    texts = _texts(diagrams.network_diagram(model))
+    for expected in ("y, x: (B, 1, 28, 28) each\n→ one image: x's observed and\ny's target pixels (B, 784)",
+                     "→ x̂ = fill_missing(x): (B, 784)", "z: (B, 4), x̂: (B, 784)\nside by side: (B, 788)",
+                     "788 → 32 → 784", "the frozen BaselineNet (784 → 16 → 784)"):  # fmt: skip
+        assert expected in texts, expected
+    assert "z: (B, 4)\nx: (B, 1, 28, 28)" not in texts  # the generation network does not read the raw x
+    assert model.training and not model.baseline.training
+    pyro_layout = cu.QuadrantCVAE(z_dim=4, hidden_dims=[32], baseline_hidden_dims=[16], generation_input="z")
+    texts = _texts(diagrams.network_diagram(pyro_layout))
+    assert "(z alone: x̂ not read)" in texts and "4 → 32 → 784" in texts and "side by side" not in texts
 
 
 def test_reparameterisation_graph_keeps_the_noise_off_the_gradient_path():
