@@ -236,9 +236,13 @@ def network_diagram(model, ax=None):
 
 
 def reparameterisation_graph(ax=None):
-    """z = μ + σ ⊙ ε as a computation graph: gradients reach μ and σ, never the random node ε; returns the Figure."""
-    ax = _axes(ax, (8.0, 3.4))
-    enc, mu, sigma, eps, z, loss = (0.0, 1.0), (1.8, 1.7), (1.8, 0.3), (3.6, -0.4), (3.6, 1.0), (5.4, 1.0)
+    """z = μ + σ ⊙ ε as a computation graph: gradients reach μ and σ, never the random node ε; returns the Figure.
+
+    The loss node is the reconstruction part, −log p(y|x,z), the only part that needs z; the KL part is closed
+    form in μ and σ and is not drawn.
+    """
+    ax = _axes(ax, (8.8, 3.7))
+    enc, mu, sigma, eps, z, loss = (0.0, 1.0), (1.8, 1.7), (1.8, 0.3), (3.6, -0.4), (3.6, 1.0), (5.9, 1.0)
     _node(ax, enc, "φ", observed=False, deterministic=True)
     _node(ax, mu, "μ", observed=False, deterministic=True)
     _node(ax, sigma, "σ", observed=False, deterministic=True)
@@ -252,9 +256,11 @@ def reparameterisation_graph(ax=None):
     ax.text(enc[0], enc[1] - 0.75, "recognition\nweights", ha="center", va="center", fontsize=8.5)
     ax.text(eps[0] + 0.45, eps[1], "ε ~ N(0, I)\nrandom: no gradient", ha="left", va="center", fontsize=9)
     ax.text(z[0], z[1] + 0.55, "z = μ + σ ⊙ ε", ha="center", fontsize=10)
-    ax.text(loss[0], loss[1] - 0.55, "loss = −bound", ha="center", fontsize=9)
+    ax.text(loss[0], loss[1] + 0.55, "L = −log p(y|x,z)", ha="center", fontsize=10)
+    ax.text(loss[0], loss[1] - 0.45, "the loss's\nreconstruction part", ha="center", va="top", fontsize=9)
     ax.text(2.7, 2.3, "black: forward pass    red dashed: gradients (backward pass)", ha="center", fontsize=9)
     ax.text(2.7, -1.05, "squares are computed, the shaded circle is drawn at random", ha="center", fontsize=9)
-    ax.set_xlim(-0.6, 6.0)
-    ax.set_ylim(-1.3, 2.55)
+    ax.text(2.7, -1.4, "the loss's KL part is closed form in μ and σ: it needs no z (not drawn)", ha="center", size=9)
+    ax.set_xlim(-0.6, 6.8)
+    ax.set_ylim(-1.65, 2.55)
     return ax.figure

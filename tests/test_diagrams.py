@@ -82,3 +82,4 @@ def test_network_diagram_of_a_quadrant_cvae_says_what_each_network_reads():
 def test_reparameterisation_graph_keeps_the_noise_off_the_gradient_path():
     texts = _texts(diagrams.reparameterisation_graph())
     assert "z = μ + σ ⊙ ε" in texts and "random: no gradient" in texts and "gradients (backward pass)" in texts
+    assert "−log p(y|x,z)" in texts and "KL part is closed form" in texts  # the drawn loss is the part that needs z
