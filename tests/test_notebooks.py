@@ -294,3 +294,46 @@ def test_a_markdown_attachment_is_clean(tmp_path):
     attach(path, png)
     assert ATTACHMENT in _load(path)["cells"][0]["attachments"]
     assert_clean(path)
+
+
+# The pictures of issue 13: each is drawn by a code cell whose stored output holds the image (so it shows in
+# JupyterLab, on Colab, on GitHub and in a static site), or is a markdown attachment. Each entry: the
+# notebook, what the picture is, and code that identifies the cell that draws it.
+PICTURES = [
+    ("01", "graphical models of the VAE and the CVAE", ['graphical_model("vae"', 'graphical_model("cvae"']),
+    ("01", "the exact posterior's contours against the best diagonal q", ["model.posterior("]),
+    ("02", "the three networks with their tensor shapes", ["network_diagram("]),
+    ("02", "the reparameterisation trick as a computation graph", ["reparameterisation_graph("]),
+    ("03", "the three networks with their tensor shapes", ["network_diagram("]),
+    ("04", "two 1-D Gaussians with their KL in both directions", ["ax_integrand"]),
+    ("04", "training curves of the two runs on one axis", ["ax_elbo", "trained with the MSE loss"]),
+    ("05", "inputs beside reconstructions", ["reconstruct"]),
+    ("05", "training curves of the MLP and the convolutional CVAE on one axis", ["convolutional CVAE (N(0, I) prior)"]),
+    ("07", "graphical models of the baseline, the GSNN and the CVAE", ['"baseline"', '"gsnn"', '"cvae"']),
+    ("07", "the importance-sampled estimate against S", ["SAMPLES = ("]),
+    ("07", "completions by every model with 1, 2 and 3 quadrants", ["completion_figure(3"]),
+]
+
+
+@pytest.mark.parametrize("number, what, markers", PICTURES, ids=[f"{n}: {w}" for n, w, _ in PICTURES])
+def test_the_pictures_are_drawn_and_stored(number, what, markers):
+    import base64
+
+    path = next(p for p in NOTEBOOKS if p.name.startswith(number))
+    cells = [c for c in _load(path)["cells"] if c["cell_type"] == "code" and all(m in _source(c) for m in markers)]
+    assert cells, f"{path.name}: no code cell draws {what}"
+    images = [o["data"]["image/png"] for c in cells for o in c["outputs"] if "image/png" in o.get("data", {})]
+    assert images, f"{path.name}: the cell that draws {what} stores no image"
+    png = base64.b64decode("".join(images[0]) if isinstance(images[0], list) else images[0])
+    assert png.startswith(b"\x89PNG") and len(png) > 5_000, f"{what}: not a rendered figure"
+
+
+def test_the_sampler_screenshot_sits_beside_the_live_widget():
+    import base64
+
+    cells = _load(next(p for p in NOTEBOOKS if p.name.startswith("06")))["cells"]
+    widget = next(i for i, c in enumerate(cells) if c["cell_type"] == "code" and "cu.sampler_widget(" in _source(c))
+    shot = cells[widget + 1]
+    assert shot["cell_type"] == "markdown" and "attachment:sampler_widget.png" in _source(shot)
+    png = base64.b64decode(shot["attachments"]["sampler_widget.png"]["image/png"])
+    assert png.startswith(b"\x89PNG") and len(png) > 5_000
