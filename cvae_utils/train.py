@@ -119,11 +119,12 @@ def make_adam(params, lr: float = 1e-3) -> torch.optim.Optimizer:
 
 
 def kl_warmup_weight(epoch: int, step: int, steps_per_epoch: int, warmup_epochs: float) -> float:
-    """The KL weight w of step ``step`` (from 0) of epoch ``epoch`` (from 0) under a linear warm-up.
+    """The KL weight β of step ``step`` (from 0) of epoch ``epoch`` (from 0) under a linear warm-up.
 
-    w = min(1, (epoch + step / steps_per_epoch) / warmup_epochs): it rises batch by batch from
-    0 (the first step) to 1 after ``warmup_epochs`` epochs and stays there; 1 throughout when
-    ``warmup_epochs`` is 0 (no warm-up). ``fit`` minimises recon + w * KL with it.
+    β = min(1, (epoch + step / steps_per_epoch) / warmup_epochs), the fraction of the warm-up completed
+    before this step, capped at 1: it rises batch by batch from 0 (the first step) to 1 after
+    ``warmup_epochs`` epochs and stays there; 1 throughout when ``warmup_epochs`` is 0 (no warm-up).
+    ``fit`` minimises recon + β * KL with it.
 
     Taught in notebook 5, "Two options of `cu.fit`: KL warm-up and gradient clipping".
     """

@@ -120,7 +120,10 @@ def _check_warmup(s: Session, case: Case, *args) -> None:
             )
         raise
     got = _number(s, case, got, what)
-    hint = "w = min(1, (epoch + step / steps_per_epoch) / warmup_epochs), and w = 1 when warmup_epochs is 0."
+    hint = (
+        "β is the fraction of the warm-up completed before this step, capped at 1: "
+        "min(1, (epoch + step / steps_per_epoch) / warmup_epochs); β = 1 when warmup_epochs is 0."
+    )
     if no_warmup:
         hint = "warmup_epochs = 0 means no warm-up: the weight is 1 at every step."
     _compare(s, case, got, expected, WARMUP_SLIPS if not no_warmup else [], args, hint)
@@ -147,7 +150,8 @@ def check_kl_warmup_weight(fn) -> CheckResult:
 
     Used in notebook 5 (``05_training.ipynb``), section "Exercises", exercise 2 "KL warm-up".
 
-    ``epoch`` and ``step`` count from 0; the answer is the weight ``cu.fit`` uses,
+    ``epoch`` and ``step`` count from 0; the answer is the weight β ``cu.fit`` uses (the fraction of the warm-up
+    completed before this step, capped at 1),
     :func:`cvae_utils.train.kl_warmup_weight`: min(1, (epoch + step / steps_per_epoch) /
     warmup_epochs), and 1 when ``warmup_epochs`` is 0. A Python number or a tensor of one
     element is accepted.
