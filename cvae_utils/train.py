@@ -355,6 +355,11 @@ def fit(
     return history
 
 
+def _epochs(n: int, adjective: str = "") -> str:
+    """``"1 epoch"``, ``"2 epochs"``, ``"1 new epoch"``: the count with its noun in the right number."""
+    return f"{n} {adjective}epoch{'' if n == 1 else 's'}"
+
+
 def _summary_line(history: History, stopped_early: bool, monitor: str | None, resumed_epochs: int = 0) -> str:
     """One line of text that stays readable in a saved notebook, where the bars do not.
 
@@ -364,11 +369,11 @@ def _summary_line(history: History, stopped_early: bool, monitor: str | None, re
     last = history.last()
     if resumed_epochs == 0:
         seconds = sum(history["seconds"])
-        line = f"fit: {len(history)} epochs in {seconds:.1f} s ({seconds / len(history):.2f} s/epoch)"
+        line = f"fit: {_epochs(len(history))} in {seconds:.1f} s ({seconds / len(history):.2f} s/epoch)"
     else:
         new = len(history) - resumed_epochs
         seconds = sum(history["seconds"][resumed_epochs:])
-        line = f"fit: {new} new epochs ({len(history)} in all)"
+        line = f"fit: {_epochs(new, 'new ')} ({len(history)} in all)"
         if new > 0:
             line += f" in {seconds:.1f} s ({seconds / new:.2f} s/epoch)"
     figures = ", ".join(f"{k.replace('_', ' ')} {last[k]:.2f}" for k in ("train_loss", "test_loss") if k in last)

@@ -356,6 +356,8 @@ def test_summary_line_of_a_resumed_run_counts_and_times_only_the_new_epochs(mnis
         "fit: 2 new epochs (22 in all) in 5.0 s (2.50 s/epoch); epoch 22: train loss 78.00, test loss 77.00"
     )
     assert _summary_line(h, False, None, resumed_epochs=22).startswith("fit: 0 new epochs (22 in all); epoch 22:")
+    assert _summary_line(h, False, None, resumed_epochs=21).startswith("fit: 1 new epoch (22 in all) in 2.5 s")
+    assert _summary_line(cu.History(records[:1]), False, None).startswith("fit: 1 epoch in 3.0 s (3.00 s/epoch);")
 
     # through fit: 1 epoch, then resumed to 3
     train, test = mnist_small
@@ -372,7 +374,7 @@ def test_summary_line_of_a_resumed_run_counts_and_times_only_the_new_epochs(mnis
         )
 
     run(1, False)
-    assert capsys.readouterr().out.strip().startswith("fit: 1 epochs in ")
+    assert capsys.readouterr().out.strip().startswith("fit: 1 epoch in ")  # singular for one epoch
     h = run(3, True)
     line = capsys.readouterr().out.strip()
     new_seconds = sum(h["seconds"][1:])
