@@ -104,7 +104,7 @@ class Quadrants:
 
 
 class InputOmission:
-    """Input noise injection (Sec. 4.2 of the paper): blank each observed pixel of x with probability p.
+    """Input omission noise (Sec. 4.2 of the paper): blank each observed pixel of x with probability p.
 
     A :class:`TensorBatches` transform applied after :class:`Quadrants`, in training only.
     Blanked pixels become unobserved (the fill value) but do not join the target.
