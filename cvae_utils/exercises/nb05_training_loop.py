@@ -104,21 +104,26 @@ WARMUP_SLIPS = [
 ]
 
 
+def _call_or_explain(
+    s: Session, case: Case, args: tuple, expected, expected_error: bool, marker: str, shown: str, hint: str
+):
+    """The student's result; an error that an edge case of this input explains fails the case with ``hint``."""
+    try:
+        return s.call(case, *args)
+    except _Stop as stop:
+        if expected_error and marker in stop.result.message:
+            s.fail(case, fmt(expected), shown, hint)
+        raise
+
+
 def _check_warmup(s: Session, case: Case, *args) -> None:
     expected = kl_warmup_weight(*args)
     what = "the KL weight of this step: one number in [0, 1]"
     no_warmup = args[3] == 0
-    try:
-        got = s.call(case, *args)
-    except _Stop as stop:
-        if no_warmup and "ZeroDivisionError" in stop.result.message:
-            s.fail(
-                case,
-                fmt(expected),
-                "ZeroDivisionError",
-                "warmup_epochs = 0 means no warm-up: return 1.0 before dividing by warmup_epochs.",
-            )
-        raise
+    got = _call_or_explain(
+        s, case, args, expected, no_warmup, "ZeroDivisionError", "ZeroDivisionError",
+        "warmup_epochs = 0 means no warm-up: return 1.0 before dividing by warmup_epochs.",
+    )  # fmt: skip
     got = _number(s, case, got, what)
     hint = (
         "β is the fraction of the warm-up completed before this step, capped at 1: "
@@ -224,18 +229,12 @@ def _check_norm(s: Session, case: Case, params: list[nn.Parameter], as_generator
     expected = _global_norm(params)
     before = [None if p.grad is None else p.grad.clone() for p in params]
     has_none = any(b is None for b in before)
-    try:
-        got = s.call(case, iter(params) if as_generator else list(params))
-    except _Stop as stop:
-        if has_none and "NoneType" in stop.result.message:
-            s.fail(
-                case,
-                fmt(expected),
-                "an error about None",
-                "a parameter that took no part in the loss has p.grad None: skip it (`if p.grad is not None`), as "
-                "clip_grad_norm_ does.",
-            )
-        raise
+    got = _call_or_explain(
+        s, case, (iter(params) if as_generator else list(params),), expected, has_none, "NoneType",
+        "an error about None",
+        "a parameter that took no part in the loss has p.grad None: skip it (`if p.grad is not None`), as "
+        "clip_grad_norm_ does.",
+    )  # fmt: skip
     got = _number(s, case, got, "the global gradient norm: one number")
     changed = any(
         (b is None) != (p.grad is None) or (b is not None and not torch.equal(b, p.grad))
