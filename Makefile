@@ -9,6 +9,12 @@
 #                 bars or solutions' outputs (NB=05 for one, NB="05 06" for some); prints the time each took
 #   make bench    the throughput benchmark (prints one JSON line; BATCH=1024 for another batch size)
 #   make quadrants  rerun notebook 7's experiment from scratch, seeds 0 1 2 (rewrites data/quadrants; SEEDS=0 for one)
+# The lecturer's kit (kit/README.md; outputs go to build/, which git ignores):
+#   make book      the series as a static website, from the committed notebooks: build/book/index.html
+#   make handouts  student copies (no solutions) and lecturer copies (answer keys): build/handouts/
+#   make grade SUBMISSIONS=folder   grade the assignment notebooks in a folder: one CSV score table
+#   make slides    one reveal.js slide deck per course session: build/slides/
+#   make demo      serve notebook 6's sampler alone, as a page without code, for class
 # And, not a make target: python tools/colab.py badges  rewrites the notebooks' Colab badges
 # from REPOSITORY in tools/colab.py.
 
@@ -32,14 +38,14 @@ NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 EXECUTE_NOTEBOOKS = $(if $(strip $(NB)),$(filter $(foreach n,$(NB),notebooks/$(n)%),$(NOTEBOOKS)),$(NOTEBOOKS))
 EXECUTE_OPTIONS := --to notebook --execute --inplace --ExecutePreprocessor.kernel_name=python3 --ExecutePreprocessor.timeout=-1 --ExecutePreprocessor.record_timing=False --ClearMetadataPreprocessor.enabled=True --ClearMetadataPreprocessor.clear_cell_metadata=False --ClearMetadataPreprocessor.preserve_nb_metadata_mask=kernelspec --ClearMetadataPreprocessor.preserve_nb_metadata_mask=language_info
 
-.PHONY: lab test lint format execute bench quadrants env clean
+.PHONY: lab test lint format execute bench quadrants env clean book handouts grade slides demo
 
 env: $(STAMP)
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --upgrade --quiet pip
-	$(PY) -m pip install --quiet -c constraints.txt -e ".[lab,test]"
+	$(PY) -m pip install --quiet -c constraints.txt -e ".[lab,test,kit]"
 	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (cvae)" >/dev/null
 	touch $(STAMP)
 
@@ -71,6 +77,22 @@ bench: $(STAMP)
 
 quadrants: $(STAMP)
 	$(PY) -m cvae_utils.experiments.quadrants run --seeds $(SEEDS)
+
+book: $(STAMP)
+	$(PY) -m tools.book
+
+handouts: $(STAMP)
+	$(PY) -m tools.handouts
+
+grade: $(STAMP)
+	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade SUBMISSIONS=folder  (a folder of submitted assignment notebooks)" >&2; exit 2; }
+	$(PY) -m tools.grade "$(SUBMISSIONS)"
+
+slides: $(STAMP)
+	$(PY) -m tools.slides
+
+demo: $(STAMP)
+	$(PY) -m tools.demo
 
 clean:
 	rm -rf $(VENV) data/MNIST

@@ -67,7 +67,8 @@ def test_environment_yml_agrees_with_pyproject():
     conda, pip = _environment_yml()
     conda.pop("python"), conda.pop("pip")
     assert conda == expected
-    assert pip == ['-e ".[lab,test]"'] or pip == ["-e .[lab,test]"]
+    # the kit's packages (Sphinx, myst-nb, Voila: make book / make demo) come from pip
+    assert pip == ['-e ".[lab,test,kit]"'] or pip == ["-e .[lab,test,kit]"]
 
 
 def test_environment_yml_uses_conda_forge_and_a_python_version():
