@@ -217,3 +217,20 @@ def test_importing_the_library_does_not_import_the_experiments():
         check=True,
     ).stdout.strip()
     assert out == "[]"
+
+
+def test_licences_say_what_a_course_may_reuse():
+    """Code under MIT (LICENSE), text and figures under CC BY-SA 4.0 (LICENSE-TEXT.md), MNIST's own
+    terms in data/README.md, and the README's reuse section pointing at all three."""
+    code = (ROOT / "LICENSE").read_text()
+    assert code.startswith("MIT License") and "Permission is hereby granted, free of charge" in code
+    assert "LICENSE-TEXT.md" in code and "Apache License 2.0" in code  # the split, and PyTorch-VAE's credit
+    text = (ROOT / "LICENSE-TEXT.md").read_text()
+    assert "CC BY-SA 4.0" in text and "https://creativecommons.org/licenses/by-sa/4.0/" in text
+    data = (ROOT / "data" / "README.md").read_text()
+    assert "CC BY-SA 3.0" in data and "https://creativecommons.org/licenses/by-sa/3.0/" in data
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("## Licence and reuse", 1)[1].split("\n## ", 1)[0]
+    for link in ("(LICENSE)", "(LICENSE-TEXT.md)", "(data/README.md)"):
+        assert link in section, f"the README's licence section must link {link}"
+    assert "What a course may reuse" in section
