@@ -381,11 +381,11 @@ def test_ctrl_c_stops_the_demo_and_its_server(tmp_path):
         url = re.search(r"http://127\.0\.0\.1:(\d+)/\?token=[0-9a-f]{32}", "".join(output))
         assert url, "".join(output)
         port = int(url.group(1))
-        assert demo_tool._answers(port)
+        assert demo_tool.answers(port)
 
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=30) == 0, "".join(output)
-        assert not demo_tool._answers(port), f"Voilà still answers on port {port} after Ctrl-C"
+        assert not demo_tool.answers(port), f"Voilà still answers on port {port} after Ctrl-C"
     finally:
         if process.poll() is None:
             process.terminate()  # tools.demo stops Voilà on SIGTERM too

@@ -117,11 +117,7 @@ def free_port() -> int:
 
 def voila_command(port: int, token: str, *, verbose: bool = False) -> list[str]:
     """The Voilà command line of the demo (run from the repository root)."""
-    if verbose:
-        instruction = "The traceback is above and in the terminal that runs `make demo`."
-    else:
-        instruction = "Its traceback is in the demo's log; `python -m tools.demo --verbose` shows it here."
-    return [
+    command = [
         sys.executable,
         "-m",
         "voila",
@@ -136,9 +132,14 @@ def voila_command(port: int, token: str, *, verbose: bool = False) -> list[str]:
         "--strip_sources=True",  # no code on the page (Voilà's default, stated)
         "--preheat_kernel=False",  # one kernel per visit, started when the page is opened
         f"--show_tracebacks={verbose}",  # off: errors and stderr (warnings) stay off the page
-        f"--VoilaExecutor.cell_error_instruction={instruction}",
         f"--Voila.log_level={'INFO' if verbose else 'WARN'}",
     ]
+    if not verbose:  # what the page says under a failed cell, instead of Voilà's advice to rerun it with flags
+        command.append(
+            "--VoilaExecutor.cell_error_instruction=Its traceback is in the demo's log "
+            "(the terminal that runs the demo names it); `python -m tools.demo --verbose` shows it here."
+        )
+    return command
 
 
 def demo_environment(env: dict[str, str] | None = None) -> dict[str, str]:
@@ -162,7 +163,7 @@ def start_demo(
     """Start Voilà serving the sampler on 127.0.0.1 (a free port unless ``port``); return once it answers.
 
     ``env`` adds to the server's environment (so to its kernels', e.g. ``CVAE_QUICK=1``). Voilà's
-    output goes to ``log`` (to this terminal as well with ``verbose``). Raises :class:`DemoError`
+    output goes to ``log``, or to this terminal with ``verbose``. Raises :class:`DemoError`
     with what to do when Voilà is missing, the port is taken or the server does not answer within
     ``timeout`` seconds (the server is then stopped).
     """
@@ -194,7 +195,8 @@ def start_demo(
     return demo
 
 
-def _answers(port: int) -> bool:
+def answers(port: int) -> bool:
+    """Whether something accepts connections on ``port`` of 127.0.0.1."""
     with socket.socket() as s:
         s.settimeout(1)
         return s.connect_ex((HOST, port)) == 0
@@ -202,7 +204,7 @@ def _answers(port: int) -> bool:
 
 def _wait_until_answering(demo: Demo, timeout: float) -> None:
     deadline = time.monotonic() + timeout
-    while not _answers(demo.port):
+    while not answers(demo.port):
         if demo.process.poll() is not None:
             raise DemoError(f"Voilà exited with code {demo.process.returncode} before answering:\n{demo.log_tail()}")
         if time.monotonic() > deadline:
