@@ -14,7 +14,8 @@
 #   make handouts  student copies (no solutions) and lecturer copies (answer keys): build/handouts/
 #   make grade SUBMISSIONS=folder   grade the assignment notebooks in a folder: one CSV score table
 #   make slides    one reveal.js slide deck per course session: build/slides/
-#   make demo      serve notebook 6's sampler alone, as a page without code, for class
+#   make demo      serve notebook 6's sampler alone, as a page without code, for class (prints the URL;
+#                 OPEN=1 opens it in the browser, DEMO_PORT=8866 for a fixed port; Ctrl-C stops it)
 # And, not a make target: python tools/colab.py badges  rewrites the notebooks' Colab badges
 # from REPOSITORY in tools/colab.py.
 
@@ -92,7 +93,7 @@ slides: $(STAMP)
 	$(PY) -m tools.slides
 
 demo: $(STAMP)
-	$(PY) -m tools.demo
+	$(PY) -m tools.demo $(if $(DEMO_PORT),--port $(DEMO_PORT)) $(if $(OPEN),--open)
 
 clean:
 	rm -rf $(VENV) data/MNIST
