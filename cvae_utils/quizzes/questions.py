@@ -15,6 +15,7 @@ import re
 from dataclasses import dataclass
 
 LETTERS = "abcdefgh"
+HTML_CLASS = "cvae-quiz mathjax_process tex2jax_process"
 _TOKENS = re.compile(r"(\$[^$]+\$|`[^`]+`)")  # inline math and code: passed through, never reformatted
 
 
@@ -193,7 +194,8 @@ def question_html(number: int, question: Question) -> str:
 def static_bundle(title: str, questions: tuple[Question, ...]) -> dict[str, str]:
     """HTML, markdown and plain text of the questions and choices: no answers, no feedback."""
     intro = f"{len(questions)} questions. Run this cell to answer them: each answer is checked and explained."
-    html_parts = [f'<div class="cvae-quiz">\n<p><strong>{html.escape(title)}</strong>: {intro}</p>']
+    # mathjax_process: a static site whose MathJax reads only marked elements (myst-nb's) typesets the math too
+    html_parts = [f'<div class="{HTML_CLASS}">\n<p><strong>{html.escape(title)}</strong>: {intro}</p>']
     md_parts = [f"**{title}**: {intro}"]
     for i, q in enumerate(questions, 1):
         html_parts.append(question_html(i, q))
