@@ -54,6 +54,7 @@ from .models import (
 from .plotting import image_grid, plot_history, show_images
 from .pretrained import load_pretrained
 from .quadrants import Quadrants, load_quadrant_model, split_quadrants
+from .quizzes import quiz
 from .sampling import (
     conditional_accuracy,
     latent_usage,
@@ -92,6 +93,6 @@ __all__ = [
     "transfer_style", "conditional_accuracy",
     # 7. structured output: quadrant completion
     "quadrants", "split_quadrants", "Quadrants", "BaselineNet", "QuadrantCVAE", "load_quadrant_model",
-    # pictures of the models (notebooks 1, 2, 3 and 7) and the checkers of the exercises
-    "diagrams", "exercises",
+    # pictures of the models (notebooks 1, 2, 3 and 7), the checkers of the exercises, the quiz of each notebook
+    "diagrams", "exercises", "quiz",
 ]  # fmt: skip

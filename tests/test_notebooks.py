@@ -84,7 +84,8 @@ def test_notebook_frame(path):
         assert section in headings, f"missing section {section!r}"
     order = [headings.index(s) for s in ("## What you will learn", "## Prerequisites", "## Setup")]
     assert order == sorted(order)
-    assert headings[-3:] == ["## Summary", "## Exercises", "## References"]
+    # the quiz (cu.quiz, tools/quiz.py) sits between the Exercises and the References
+    assert headings[-4:] == ["## Summary", "## Exercises", "## Quiz", "## References"]
     assert SETUP_SNIPPET in cells, "the setup cell must be SETUP_SNIPPET of tools/colab.py, verbatim"
     code = "\n".join(_source(c) for c in nb["cells"] if c["cell_type"] == "code")
     assert not re.search(r"^\s*(from|import)\s+tools\b", code, re.M), "tools/ is not installed (Colab): never import it"

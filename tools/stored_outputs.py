@@ -3,7 +3,8 @@
     python -m tools.stored_outputs notebooks/05_training.ipynb ...   # clean these in place
     python -m tools.stored_outputs --check notebooks/*.ipynb         # exit 1 if any needs cleaning
 
-``make execute`` runs this on every notebook it has just executed. Two kinds of output go:
+``make execute`` runs this on every notebook it has just executed. Two kinds of output go, and one
+kind is cut down:
 
 * **progress bars**: a tqdm bar stored in a notebook is frozen at whatever it showed when
   the notebook was saved (often "0%", since the widget's last state is not stored). Every
@@ -12,6 +13,10 @@
 * **outputs of solution cells** (cells tagged ``solution``): a solution's code starts
   collapsed, and its output would print the answer right under the question. The cell keeps
   its code and its execution count; its outputs are dropped.
+* **widget views that carry an HTML fallback** (the quizzes, ``cu.quiz``): the notebook stores no
+  widget state, so a stored view renders nowhere (JupyterLab shows "Error displaying widget: model
+  not found", myst-nb an empty placeholder). The output keeps its HTML, markdown and plain text,
+  which every viewer shows; running the cell brings the widget back.
 
 Everything else (figures, printed text, the sampler's text fallback) is kept as it is.
 """
@@ -26,6 +31,7 @@ from pathlib import Path
 
 # tqdm's bar: "training:  45%|████▌     | 9/20 [00:27<00:33, ...]" (the text a widget view falls back to)
 PROGRESS_BAR = re.compile(r"\d+%\|.*\|\s*\d+/\d+\s*\[")
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 
 
 def _text(value) -> str:
@@ -44,20 +50,33 @@ def is_progress_bar(output: dict) -> bool:
     return False
 
 
+def has_html_fallback(output: dict) -> bool:
+    """A stored widget view whose bundle also holds HTML (what a viewer without the widget can show)."""
+    data = output.get("data", {})
+    return WIDGET_VIEW in data and "text/html" in data
+
+
 def is_solution(cell: dict) -> bool:
     return "solution" in cell.get("metadata", {}).get("tags", [])
 
 
 def clean(nb: dict) -> int:
-    """Drop progress bars and solution outputs from ``nb`` in place; return how many outputs went."""
-    removed = 0
+    """Drop progress bars and solution outputs, cut widget views with an HTML fallback, in place.
+
+    Returns how many outputs went or were cut.
+    """
+    changed = 0
     for cell in nb.get("cells", []):
         if cell.get("cell_type") != "code":
             continue
         kept = [] if is_solution(cell) else [o for o in cell.get("outputs", []) if not is_progress_bar(o)]
-        removed += len(cell.get("outputs", [])) - len(kept)
+        changed += len(cell.get("outputs", [])) - len(kept)
+        for output in kept:
+            if has_html_fallback(output):
+                del output["data"][WIDGET_VIEW]
+                changed += 1
         cell["outputs"] = kept
-    return removed
+    return changed
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -76,12 +95,12 @@ def main(argv: list[str] | None = None) -> int:
         removed = clean(nb)
         if args.check:
             if removed:
-                print(f"{path}: {removed} stored outputs to drop (run python -m tools.stored_outputs {path})")
+                print(f"{path}: {removed} stored outputs to drop or cut (run python -m tools.stored_outputs {path})")
                 status = max(status, 1)
             continue
         if removed:
             path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-        print(f"{path}: dropped {removed} outputs (progress bars, solutions)")
+        print(f"{path}: dropped or cut {removed} outputs (progress bars, solutions, widget views with HTML)")
     return status
 
 
