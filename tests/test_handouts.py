@@ -261,7 +261,8 @@ def test_lecturer_copies_are_the_notebooks_plus_tagged_answer_keys(built):
         assert len(keys) == 1 + len(discussions[n].questions)
         assert keys == list(range(keys[0], keys[-1] + 1)), "the answer keys sit together"
         assert lecturer.cells[keys[0]].source.startswith(handouts.KEY_HEADING + "\n")
-        assert lecturer.cells[keys[-1] + 1].source.startswith("## References")  # after the exercises, before this
+        # right after the Exercises section: the next section (the quiz, then References) follows them
+        assert lecturer.cells[keys[-1] + 1].source.startswith(("## Quiz", "## References"))
         headings = [c.source.splitlines()[0] for c in lecturer.cells[: keys[0]] if c.cell_type == "markdown"]
         assert "## Exercises" in headings and not any(
             h.startswith("## ") for h in headings[headings.index("## Exercises") + 1 :]

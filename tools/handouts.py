@@ -12,8 +12,9 @@ student runs anything):
   does every other cell. The graded assignments ``kit/assignments/*.ipynb`` (if any) go to
   ``student/assignments/`` the same way. A README.md says how the notebooks find ``cvae_utils``.
 * ``lecturer/``: each notebook unchanged plus its answer keys (markdown cells tagged ``answer-key``
-  after the Exercises section, before ``## References``); ``COURSE_GUIDE.md`` with each notebook's
-  answer keys after its "**Discussion.**" paragraph (section 4); the assignments unchanged.
+  right after the Exercises section, before the next one: the quiz, then ``## References``);
+  ``COURSE_GUIDE.md`` with each notebook's answer keys after its "**Discussion.**" paragraph
+  (section 4); the assignments unchanged.
 
 The answer keys come from ``kit/answer_keys/discussion.md`` (format in tools/handout_keys.py); a key
 missing or extra for a question of the course guide is an error, before anything is written.
