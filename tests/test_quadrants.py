@@ -239,7 +239,7 @@ def test_quick_run_writes_results_table_and_weights(quick_run):
     assert col["baseline"]["nll"]["mean"] == col["baseline"]["neg_elbo"]["mean"]
     table = (out / "results.md").read_text()
     assert "| CVAE |" in table and "pyro CVAE (-ELBO) | 71.8" in table and "x faster per epoch" in table
-    assert "| IS, S = 10, proposal p(z|x) |" in table  # the GSNN's row says which estimator it uses
+    assert "| IS, S = 10, proposal p(z\\|x) |" in table  # the GSNN's row says which estimator it uses
     assert table.split("\n", 2)[2] in printed  # the script prints the table it writes
     assert saved["speed"] == ex.SIDE_BY_SIDE and saved["binarised"] is False
     assert "speedup_vs_pyro" not in saved["timing"]

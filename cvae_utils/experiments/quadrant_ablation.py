@@ -38,7 +38,7 @@ from ..config import quick_mode
 from ..files import atomic_write
 from ..quadrants import COLUMNS, QUADRANTS_DIR, Settings, load_quadrant_model, quick_settings, task_batches
 from ..utils import get_device, tune_cpu_allocator
-from .quadrant_tables import estimator
+from .quadrant_tables import estimator, table_row
 from .quadrants import load_results, train_model
 
 # (name, observed quadrants, what changes from the main experiment's settings, whether it trains its own baseline)
@@ -104,7 +104,7 @@ def markdown_table(ablation: dict) -> str:
         return "" if not isinstance(d, dict) else f"{d['nll']:.1f} / {d['neg_elbo']:.1f}"
 
     def row(model: str, reads: str, size: str, by_col: dict, how: str) -> str:
-        return f"| {model} | {reads} | {size} | " + " | ".join(by_col.get(c, "") for c in cols) + f" | {how} |"
+        return table_row(model, reads, size, *(by_col.get(c, "") for c in cols), how)
 
     z_only = {c: figs(runs.get(run_key("z_only", int(c)), {}).get("cvae")) for c in cols}
     lines = [

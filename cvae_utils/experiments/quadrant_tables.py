@@ -63,6 +63,11 @@ def estimator(kind: str, num_samples: int = 100) -> str:
     }[kind]
 
 
+def table_row(*cells: str) -> str:
+    """One markdown table row; a ``|`` inside a cell (as in q(z|x,y)) is escaped, so it does not split the cell."""
+    return "| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |"
+
+
 def markdown_table(results: dict) -> str:
     """The results as a markdown table: NLL / -ELBO per model and column, beside pyro's, with each row's estimator."""
     cols = sorted(results["columns"], key=int)
@@ -73,7 +78,7 @@ def markdown_table(results: dict) -> str:
         return f"{d['mean']:.1f} ± {d['sd']:.1f}" if n_seeds > 1 else f"{d['mean']:.1f}"
 
     def row(name: str, cells, how: str) -> str:
-        return f"| {name} | " + " | ".join(cells) + f" | {how} |"
+        return table_row(name, *cells, how)
 
     head = "| model | " + " | ".join(f"{c} quadrant{'s' if c != '1' else ''}: NLL / -ELBO" for c in cols)
     lines = [head + " | NLL estimator |", "|---|" + "---|" * (len(cols) + 1)]
