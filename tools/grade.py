@@ -219,6 +219,7 @@ def execute(nb, session: int, workdir: Path, timeout: float, cell_timeout: float
         # the kernel's own stdout/stderr (start-up warnings) are not the notebook's output, which comes over IOPub
         quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
         with client.setup_kernel(env=kernel_env(), cwd=str(workdir), **quiet):
+            client.timeout = GRADING_SECONDS
             client.execute_cell(prelude, student_cells + 1, store_history=False)
             if error := _cell_error(prelude):
                 run.problems.append(f"the hidden tests could not be loaded: {error}")
@@ -227,8 +228,13 @@ def execute(nb, session: int, workdir: Path, timeout: float, cell_timeout: float
                 if cell.cell_type != "code":
                     continue
                 remaining = deadline - time.monotonic()
-                client.timeout = max(1, int(min(cell_timeout, remaining)))
                 where = f'cell {index + 1} ("{_first_line(cell)}")'
+                if remaining < 1:
+                    run.problems.append(
+                        f"did not finish within {timeout:g} s: stopped before {where}; graded what was defined"
+                    )
+                    break
+                client.timeout = int(min(cell_timeout, remaining))
                 client.execute_cell(cell, index)
                 if index in timed_out:
                     limit = f"{timeout:g} s" if remaining <= cell_timeout else f"the cell limit of {cell_timeout:g} s"
