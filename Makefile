@@ -12,7 +12,8 @@
 # The lecturer's kit (kit/README.md; outputs go to build/, which git ignores):
 #   make book      the series as a static website, from the committed notebooks: build/book/index.html
 #   make handouts  student copies (no solutions) and lecturer copies (answer keys): build/handouts/
-#   make grade SUBMISSIONS=folder   grade the assignment notebooks in a folder: one CSV score table
+#   make grade SUBMISSIONS=folder   grade the assignment notebooks in a folder: one CSV score table in
+#                 build/grades/ (OUT=file.csv to choose it, TIMEOUT=seconds per notebook, JOBS=n at once)
 #   make slides    one reveal.js slide deck per course session: build/slides/
 #   make demo      serve notebook 6's sampler alone, as a page without code, for class (prints the URL;
 #                 OPEN=1 opens it in the browser, DEMO_PORT=8866 for a fixed port; Ctrl-C stops it)
@@ -86,8 +87,8 @@ handouts: $(STAMP)
 	$(PY) -m tools.handouts
 
 grade: $(STAMP)
-	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade SUBMISSIONS=folder  (a folder of submitted assignment notebooks)" >&2; exit 2; }
-	$(PY) -m tools.grade "$(SUBMISSIONS)"
+	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade SUBMISSIONS=folder [OUT=file.csv] [TIMEOUT=seconds] [JOBS=n]  (a folder of submitted assignment notebooks)" >&2; exit 2; }
+	$(PY) -m tools.grade "$(SUBMISSIONS)" $(if $(OUT),--out "$(OUT)") $(if $(TIMEOUT),--timeout $(TIMEOUT)) $(if $(JOBS),--jobs $(JOBS))
 
 slides: $(STAMP)
 	$(PY) -m tools.slides
