@@ -35,7 +35,7 @@ from pathlib import Path
 
 import pytest
 
-from tools import book
+from tools import book, book_check, book_links
 from tools import lab_browser as lb
 from tools.colab import BRANCH, colab_url, notebook_paths, repository_url
 
@@ -103,8 +103,8 @@ def _staged_texts(staging: Path):
 
 def test_the_originals_have_links_that_leave_the_site():
     """The premise of the next test: the guide and the README link to files the site does not hold."""
-    guide = book.link_targets((ROOT / book.GUIDE).read_text())
-    readme = book.link_targets((ROOT / "README.md").read_text())
+    guide = book_links.link_targets((ROOT / book.GUIDE).read_text())
+    readme = book_links.link_targets((ROOT / "README.md").read_text())
     assert "../README.md" in guide and "../cvae_utils/config.py" in guide
     assert "notebooks/01_the_elbo.ipynb" in readme and "data/README.md" in readme
 
@@ -114,10 +114,10 @@ def test_staged_sources_rewrote_every_outside_link(staging):
     checked = 0
     for name, text in _staged_texts(staging):
         assert "attachment:" not in text, f"{name}: an attachment was left for myst-nb, which cannot show it"
-        for target in book.link_targets(text):
+        for target in book_links.link_targets(text):
             checked += 1
             assert not target.startswith("../"), f"{name}: {target!r} still points outside the site"
-            if book.is_outside_link(target):  # relative: it must name a file of the staged site
+            if book_links.is_outside_link(target):  # relative: it must name a file of the staged site
                 path = urllib.parse.unquote(target.partition("#")[0])
                 assert (staging / path).is_file(), f"{name}: {target!r} names no staged file"
                 assert path.split("/")[0] in pages, target
@@ -140,11 +140,11 @@ def test_built_pages_load_nothing_from_the_web_and_links_resolve(site):
         *(nb.with_suffix(".html").name for nb in NOTEBOOKS),
     }
     for path in pages:
-        parsed = book.parse_page(path)
-        web = [url for _, url in parsed.resources if book.is_web_url(url)]
+        parsed = book_check.parse_page(path)
+        web = [url for _, url in parsed.resources if book_check.is_web_url(url)]
         assert not web, f"{path.name} loads from the web: {web}"
         assert not re.search(r"<script[^>]+src=[\"'](https?:)?//", path.read_text()), path.name
-    assert book.check_site(site) == []
+    assert book_check.check_site(site) == []
     assert (site / "_static" / "mathjax" / "MathJax.js").is_file()
     notebook_1 = (site / "01_the_elbo.html").read_text()
     assert 'src="_static/mathjax/MathJax.js?config=TeX-AMS-MML_HTMLorMML-full"' in notebook_1
@@ -177,7 +177,7 @@ def test_index_lists_the_notebooks_in_order_and_how_to_run_them(site):
 
 
 def test_the_link_rewriter(tmp_path):
-    rewriter = book.LinkRewriter({"notebooks/02_the_encoder.ipynb": "02_the_encoder.ipynb"}, tmp_path)
+    rewriter = book_links.LinkRewriter({"notebooks/02_the_encoder.ipynb": "02_the_encoder.ipynb"}, tmp_path)
     source = "notebooks/COURSE_GUIDE.md"
     text = (
         "See [two](02_the_encoder.ipynb#the-prior) and [the data](../data/README.md), "
@@ -359,7 +359,7 @@ def _local_file(site: Path, base: str, url: str) -> tuple[Path, str] | None:
 
 
 @pytest.mark.browser
-def test_every_page_in_chromium(site, server, browser, capsys):
+def test_every_page_in_chromium(browser, site, server, capsys):
     started = time.monotonic()
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     blocked = lb.local_only(context)  # every request that is not for 127.0.0.1 is aborted and recorded
@@ -393,7 +393,7 @@ def test_every_page_in_chromium(site, server, browser, capsys):
             if not target.is_file():
                 problems.append(f"{path.name}: the link {url} points at a missing file")
             elif fragment and target.suffix == ".html":
-                ids = states[target]["ids"] if target in states else book.parse_page(target).ids
+                ids = states[target]["ids"] if target in states else book_check.parse_page(target).ids
                 if fragment not in ids:
                     problems.append(f"{path.name}: the link {url} points at a missing anchor")
     for notebook in NOTEBOOKS:

@@ -15,6 +15,8 @@ a local copy. A link to a file that does not exist stops the build, before Sphin
 check reads every page: no script, stylesheet, image or font from an http(s) URL, no local link or image
 to a missing file or anchor.
 
+The link rewriting lives in ``tools/book_links.py``, the last check in ``tools/book_check.py``.
+
 Publish it by copying ``build/book/`` to any static host (GitHub Pages included); it needs no server code.
 """
 
@@ -22,18 +24,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import posixpath
 import re
 import shutil
 import sys
 import time
 import urllib.parse
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from html.parser import HTMLParser
+from dataclasses import dataclass
 from pathlib import Path
 
+from tools.book_check import check_site
+from tools.book_links import LOCAL_BADGE, LinkRewriter, outside_code
 from tools.colab import BRANCH, REPOSITORY, colab_url, notebook_paths, repository_url
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -50,9 +50,6 @@ APPENDICES = {
     "data/quadrants/results.md": ("results.md", "Notebook 7's experiment: results"),
 }
 ABOUT_TITLE = "About this series / set-up"
-COLAB_BADGE_IMAGE = "https://colab.research.google.com/assets/colab-badge.svg"
-LOCAL_BADGE = "_static/colab-badge.svg"
-REPO_ASSETS = "_repo"  # images of the repository that a page shows are copied here in the staging folder
 ATTACHMENTS = "_attachments"  # the notebooks' markdown attachments (myst-nb does not read them), as files
 ATTACHMENT_TYPES = {"image/png": ".png", "image/jpeg": ".jpg", "image/gif": ".gif", "image/svg+xml": ".svg"}
 KIT_EXTRAS = ("sphinx", "myst_nb", "sphinx_book_theme", "jupyter_server_mathjax")
@@ -61,117 +58,6 @@ INSTALL_KIT = 'make env  (or: pip install -e ".[kit]")'
 
 class BookError(RuntimeError):
     """The book cannot be built; the message says what was wrong and what to do."""
-
-
-# ------------------------------------------------------------------------------------------------------
-# Links in markdown
-# ------------------------------------------------------------------------------------------------------
-
-# The "](target)" or "](target "title")" that ends an inline link, with "![alt" before it for an image
-# (only the end: a link's text may span lines); <a href="...">, <img src="...">; [label]: target
-MD_LINK = re.compile(r"(?P<image>!\[[^\]]*)?\]\((?P<target><[^>]*>|[^)\s]+)(?P<title>\s+\"[^\"]*\")?\)")
-HTML_LINK = re.compile(r"""(?P<attr>\b(?:href|src))=(?P<quote>["'])(?P<target>[^"']*)(?P=quote)""")
-REFERENCE_DEF = re.compile(r"^(?P<lead> {0,3}\[[^\]]+\]:\s*)(?P<target>\S+)", re.MULTILINE)
-FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
-CODE_SPAN = re.compile(r"(`+).+?\1")
-SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*:")
-
-
-def outside_code(text: str, edit: Callable[[str], str]) -> str:
-    """``text`` with ``edit`` applied to everything outside fenced code blocks and inline code spans."""
-    out, fence = [], None
-    for line in text.splitlines(keepends=True):
-        opened = FENCE.match(line)
-        if fence is not None:
-            if opened and opened.group(1)[0] == fence[0] and len(opened.group(1)) >= len(fence):
-                fence = None
-            out.append(line)
-        elif opened:
-            fence = opened.group(1)
-            out.append(line)
-        else:
-            pieces, last = [], 0
-            for span in CODE_SPAN.finditer(line):
-                pieces += [edit(line[last : span.start()]), span.group(0)]
-                last = span.end()
-            out.append("".join([*pieces, edit(line[last:])]))
-    return "".join(out)
-
-
-def link_targets(text: str) -> list[str]:
-    """Every link and image target in a markdown text (outside code), in order."""
-    found: list[str] = []
-
-    def collect(piece: str) -> str:
-        found.extend(m.group("target").strip("<>") for m in MD_LINK.finditer(piece))
-        found.extend(m.group("target") for m in HTML_LINK.finditer(piece))
-        found.extend(m.group("target") for m in REFERENCE_DEF.finditer(piece))
-        return piece
-
-    outside_code(text, collect)
-    return found
-
-
-def is_outside_link(target: str) -> bool:
-    """A relative link that is neither a web address, an anchor, an attachment nor a file of the site."""
-    return bool(target) and not target.startswith("#") and not SCHEME.match(target)
-
-
-@dataclass
-class LinkRewriter:
-    """Rewrites the relative links of one staged page (see the module docstring); collects broken ones."""
-
-    site: dict[str, str]  # repository path -> page file in the site
-    staging: Path
-    repo_root: Path = ROOT
-    broken: list[str] = field(default_factory=list)
-
-    def rewrite(self, text: str, source: str) -> str:
-        """``text`` of the repository file ``source`` with its links rewritten for the site."""
-
-        def markdown(match: re.Match) -> str:
-            target = self.target(match.group("target").strip("<>"), source, image=bool(match.group("image")))
-            return f"{match.group('image') or ''}]({target}{match.group('title') or ''})"
-
-        def html(match: re.Match) -> str:
-            target = self.target(match.group("target"), source, image=match.group("attr") == "src")
-            return f"{match.group('attr')}={match.group('quote')}{target}{match.group('quote')}"
-
-        def reference(match: re.Match) -> str:
-            return match.group("lead") + self.target(match.group("target"), source, image=False)
-
-        def edit(piece: str) -> str:
-            piece = MD_LINK.sub(markdown, piece)
-            piece = HTML_LINK.sub(html, piece)
-            return REFERENCE_DEF.sub(reference, piece)
-
-        return outside_code(text, edit)
-
-    def target(self, target: str, source: str, *, image: bool) -> str:
-        """Where ``target``, a link in the repository file ``source``, points in the site."""
-        if target == COLAB_BADGE_IMAGE:
-            return LOCAL_BADGE
-        if not is_outside_link(target):
-            return target
-        path, _, fragment = target.partition("#")
-        anchor = f"#{fragment}" if fragment else ""
-        resolved = posixpath.normpath(posixpath.join(posixpath.dirname(source), urllib.parse.unquote(path)))
-        if resolved.startswith("../") or resolved == "..":
-            self.broken.append(f"{source}: the link {target!r} points outside the repository")
-            return target
-        if resolved in self.site:
-            return self.site[resolved] + anchor
-        file = self.repo_root / resolved
-        if not file.exists():
-            self.broken.append(f"{source}: the link {target!r} points at {resolved}, which does not exist")
-            return target
-        if image and file.is_file():  # a picture must load from the site itself
-            copy = self.staging / REPO_ASSETS / resolved
-            copy.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(file, copy)
-            return urllib.parse.quote(f"{REPO_ASSETS}/{resolved}")
-        kind = "tree" if file.is_dir() else "blob"
-        return f"{repository_url()}/{kind}/{BRANCH}/{urllib.parse.quote(resolved.rstrip('/'))}{anchor}"
 
 
 # ------------------------------------------------------------------------------------------------------
@@ -390,108 +276,6 @@ def sphinx_build(staging: Path, out: Path) -> None:
 
 
 # ------------------------------------------------------------------------------------------------------
-# The last check: every page offline and without broken local links
-# ------------------------------------------------------------------------------------------------------
-
-RESOURCE_ATTRS = {
-    "script": "src",
-    "img": "src",
-    "iframe": "src",
-    "source": "src",
-    "video": "src",
-    "audio": "src",
-    "embed": "src",
-    "object": "data",
-}
-CSS_URL = re.compile(r"""(?:url\(\s*['"]?|@import\s+['"])(?P<url>(?:https?:)?//[^'")\s]+)""")
-
-
-class PageParser(HTMLParser):
-    """The ids, links, loaded resources and inline styles of one HTML page."""
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.ids: set[str] = set()
-        self.links: list[str] = []
-        self.resources: list[tuple[str, str]] = []  # (tag, url)
-        self.styles: list[str] = []
-        self._in_style = False
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        values = {name: value or "" for name, value in attrs}
-        for key in ("id", "name") if tag == "a" else ("id",):
-            if values.get(key):
-                self.ids.add(values[key])
-        if tag == "a" and "href" in values:
-            self.links.append(values["href"])
-        elif tag == "link" and values.get("href"):
-            self.resources.append((f"link rel={values.get('rel', '')}", values["href"]))
-        elif tag in RESOURCE_ATTRS and values.get(RESOURCE_ATTRS[tag]):
-            self.resources.append((tag, values[RESOURCE_ATTRS[tag]]))
-        if values.get("style"):
-            self.styles.append(values["style"])
-        self._in_style = tag == "style"
-
-    def handle_data(self, data: str) -> None:
-        if self._in_style:
-            self.styles.append(data)
-
-    def handle_endtag(self, tag: str) -> None:
-        self._in_style = False
-
-
-def is_web_url(url: str) -> bool:
-    return url.startswith(("http://", "https://", "//"))
-
-
-def parse_page(path: Path) -> PageParser:
-    parser = PageParser()
-    parser.feed(path.read_text(encoding="utf-8"))
-    return parser
-
-
-def check_site(out: Path) -> list[str]:
-    """Problems of the built site: web resources (script, stylesheet, image, font, CSS import), local links
-    or images to missing files, links to missing anchors. Empty when the site is offline and whole."""
-    pages = {path: parse_page(path) for path in sorted(out.rglob("*.html")) if "_static" not in path.parts}
-    problems = []
-    for css in sorted(out.rglob("*.css")):
-        for match in CSS_URL.finditer(css.read_text(encoding="utf-8", errors="replace")):
-            problems.append(f"{css.relative_to(out)}: loads {match.group('url')} from the web")
-    for path, page in pages.items():
-        name = path.relative_to(out).as_posix()
-        for tag, url in page.resources:
-            if is_web_url(url):
-                problems.append(f"{name}: <{tag}> loads {url} from the web")
-            elif not url.startswith("data:"):
-                problems += local_target_problems(out, path, url, pages, f"{name}: <{tag}>")
-        for style in page.styles:
-            problems += [f"{name}: an inline style loads {m.group('url')}" for m in CSS_URL.finditer(style)]
-        for href in page.links:
-            if href and not SCHEME.match(href) and not href.startswith("//"):
-                problems += local_target_problems(out, path, href, pages, f"{name}: the link")
-    return problems
-
-
-def local_target_problems(out: Path, page: Path, url: str, pages: dict[Path, PageParser], what: str) -> list[str]:
-    """[] when ``url`` (relative to ``page``) names an existing file, and an existing id for a #fragment."""
-    parts = urllib.parse.urlsplit(url)
-    target = (page.parent / urllib.parse.unquote(parts.path)).resolve() if parts.path else page.resolve()
-    if target.is_dir():
-        target = target / "index.html"
-    if not target.is_relative_to(out.resolve()):
-        return [f"{what} {url!r} leaves the site"]
-    if not target.is_file():
-        return [f"{what} {url!r} points at a missing file"]
-    fragment = urllib.parse.unquote(parts.fragment)
-    if fragment and target.suffix == ".html":
-        ids = (pages.get(target) or parse_page(target)).ids
-        if fragment not in ids:
-            return [f"{what} {url!r} points at an anchor that {target.name} does not have"]
-    return []
-
-
-# ------------------------------------------------------------------------------------------------------
 # The command
 # ------------------------------------------------------------------------------------------------------
 
@@ -538,5 +322,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
     raise SystemExit(main())

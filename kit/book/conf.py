@@ -24,7 +24,7 @@ copyright = "the authors of the CVAE notebook series"
 html_title = "Conditional VAEs: the notebook series"
 
 extensions = ["myst_nb", "sphinx.ext.mathjax"]
-exclude_patterns = ["_build", "**.ipynb_checkpoints", "_book.json"]
+exclude_patterns = ["_build", "_doctrees", "_static", "**.ipynb_checkpoints", "_book.json", "_warnings.log"]
 
 # ---- Notebooks: stored outputs only, never executed -------------------------------------------------
 nb_execution_mode = "off"
