@@ -21,14 +21,11 @@ Run: ``.venv/bin/python -m pytest tests/test_book.py -v -p no:cacheprovider -o a
 
 from __future__ import annotations
 
-import functools
-import http.server
 import importlib.util
 import json
 import os
 import re
 import shutil
-import threading
 import time
 import urllib.parse
 from pathlib import Path
@@ -246,48 +243,19 @@ def test_a_broken_cross_reference_fails_the_build(tmp_path):
 # ------------------------------------------------------------------------------------------------------
 
 
-def _required() -> bool:
-    return os.environ.get("CVAE_BROWSER_REQUIRED", "").strip().lower() in {"1", "true", "yes", "on"}
-
-
 @pytest.fixture(scope="module")
 def browser():
     """Debian's Chromium, headless, driven by Playwright (skip, or fail under CVAE_BROWSER_REQUIRED)."""
-    problem = None
-    if importlib.util.find_spec("playwright") is None:
-        problem = f"the Python package playwright is not installed; install it with: {lb.INSTALL_PLAYWRIGHT}"
-    elif lb.chromium_path() is None:
-        problem = f"Chromium is missing ({lb.chromium_missing_reason()}); install it with: {lb.INSTALL_CHROMIUM}"
-    if problem:
-        if _required():
-            pytest.fail(f"CVAE_BROWSER_REQUIRED is set and {problem}", pytrace=False)
-        pytest.skip(problem)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = lb.launch_chromium(playwright, lb.chromium_path())
-        try:
-            yield chromium
-        finally:
-            chromium.close()
+    lb.require(lb.missing_browser())
+    with lb.chromium_session() as chromium:
+        yield chromium
 
 
 @pytest.fixture(scope="module")
 def server(site):
     """The site over http on 127.0.0.1 (a free port), from a thread; its base URL."""
-
-    class Quiet(http.server.SimpleHTTPRequestHandler):
-        def log_message(self, *args):  # no line per request on the test's output
-            pass
-
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(site)))
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}/"
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+    with lb.serve_folder(site) as url:
+        yield url + "/"
 
 
 # True once MathJax 2.7 has typeset the page: a callback queued on its Hub runs after the initial typeset

@@ -20,8 +20,6 @@ Run it alone: ``CVAE_QUICK=1 .venv/bin/python -m pytest tests/test_browser.py -v
 
 from __future__ import annotations
 
-import base64
-import io
 import json
 import os
 import time
@@ -55,31 +53,12 @@ WIDGET = lb.WIDGET
 # ------------------------------------------------------------------------------------------
 
 
-def _required() -> bool:
-    return os.environ.get("CVAE_BROWSER_REQUIRED", "").strip().lower() in {"1", "true", "yes", "on"}
-
-
-def _missing(what: str, install: str) -> None:
-    message = f"{what}; install it with: {install}"
-    if _required():
-        pytest.fail(f"CVAE_BROWSER_REQUIRED is set and {message}", pytrace=False)
-    pytest.skip(message)
-
-
 @pytest.fixture(scope="module")
 def browser():
-    """Debian's Chromium, headless, driven by Playwright (skip or fail when either is missing)."""
-    missing = lb.missing_requirement()
-    if missing:
-        _missing(*missing)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = lb.launch_chromium(playwright, lb.chromium_path())
-        try:
-            yield chromium
-        finally:
-            chromium.close()
+    """Debian's Chromium, headless, driven by Playwright (skip or fail when a piece is missing)."""
+    lb.require(lb.missing_requirement())
+    with lb.chromium_session() as chromium:
+        yield chromium
 
 
 # ------------------------------------------------------------------------------------------
@@ -155,22 +134,6 @@ def _wait_for_redraw(lab: lb.Lab, page, old_src: str, what: str) -> str:
     return _wait(settled, REDRAW_S, f"the sampler to redraw after {what}", lab, page)
 
 
-def _pixels(src: str):
-    from PIL import Image
-
-    assert src.startswith("data:image/png;base64,"), src[:60]
-    return Image.open(io.BytesIO(base64.b64decode(src.split(",", 1)[1]))).convert("L")
-
-
-def _changed_pixels(a: str, b: str) -> int:
-    """How many pixels differ visibly (by more than 1/8 of the grey range) between two PNGs."""
-    from PIL import ImageChops
-
-    first, second = _pixels(a), _pixels(b)
-    assert first.size == second.size, (first.size, second.size)
-    return sum(ImageChops.difference(first, second).point(lambda v: 255 if v > 32 else 0).histogram()[255:])
-
-
 # ------------------------------------------------------------------------------------------
 # The test
 # ------------------------------------------------------------------------------------------
@@ -232,9 +195,9 @@ def test_sampler_widget_redraws_in_jupyterlab(browser, lab, capsys):
         shot("06-page-after.png")
 
         # 6. Each change changed the drawing, visibly.
-        digit_changed = _changed_pixels(before, after_digit)
-        slider_changed = _changed_pixels(after_digit, after_slider)
-        area = _pixels(before).size[0] * _pixels(before).size[1]
+        digit_changed = lb.changed_pixels(before, after_digit)
+        slider_changed = lb.changed_pixels(after_digit, after_slider)
+        area = lb.png_image(before).size[0] * lb.png_image(before).size[1]
         assert digit_changed > 0.005 * area, f"digit 0 -> 3 changed only {digit_changed} of {area} pixels"
         assert slider_changed > 0.001 * area, f"{label} 0 -> 1 changed only {slider_changed} of {area} pixels"
     except BaseException:

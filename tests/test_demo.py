@@ -26,9 +26,7 @@ Run it alone: ``CVAE_QUICK=1 .venv/bin/python -m pytest tests/test_demo.py -v -o
 
 from __future__ import annotations
 
-import base64
 import importlib.util
-import io
 import json
 import os
 import queue
@@ -65,34 +63,13 @@ TITLE = "Conditional VAE: draw the digit you ask for"  # kit/demo/sampler.ipynb'
 # ------------------------------------------------------------------------------------------
 
 
-def _required() -> bool:
-    return os.environ.get("CVAE_BROWSER_REQUIRED", "").strip().lower() in {"1", "true", "yes", "on"}
-
-
-def _missing(what: str) -> None:
-    """Skip, or fail when CVAE_BROWSER_REQUIRED is set."""
-    if _required():
-        pytest.fail(f"CVAE_BROWSER_REQUIRED is set and {what}", pytrace=False)
-    pytest.skip(what)
-
-
 @pytest.fixture(scope="module")
 def browser():
     """Debian's Chromium, headless, driven by Playwright (skip or fail when a piece is missing)."""
-    missing = lb.missing_requirement()
-    if missing:
-        _missing(f"{missing[0]}; install it with: {missing[1]}")
-    no_voila = demo_tool.voila_missing()
-    if no_voila:
-        _missing(no_voila)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = lb.launch_chromium(playwright, lb.chromium_path())
-        try:
-            yield chromium
-        finally:
-            chromium.close()
+    lb.require(lb.missing_requirement())
+    lb.require(demo_tool.voila_missing())
+    with lb.chromium_session() as chromium:
+        yield chromium
 
 
 @pytest.fixture(scope="module")
@@ -181,22 +158,6 @@ def _wait_for_redraw(demo, page, kernel_id: str, old_src: str, what: str) -> str
     return _wait(settled, REDRAW_S, f"the sampler to redraw after {what}", demo, page)
 
 
-def _pixels(src: str):
-    from PIL import Image
-
-    assert src.startswith("data:image/png;base64,"), src[:60]
-    return Image.open(io.BytesIO(base64.b64decode(src.split(",", 1)[1]))).convert("L")
-
-
-def _changed_pixels(a: str, b: str) -> int:
-    """How many pixels differ visibly (by more than 1/8 of the grey range) between two PNGs."""
-    from PIL import ImageChops
-
-    first, second = _pixels(a), _pixels(b)
-    assert first.size == second.size, (first.size, second.size)
-    return sum(ImageChops.difference(first, second).point(lambda v: 255 if v > 32 else 0).histogram()[255:])
-
-
 def _slider(widget, page, label: str):
     """The FloatSlider whose label starts with ``label``, and its readout."""
     slider = widget.locator(".widget-hslider").filter(has=page.locator(".widget-label", has_text=label)).first
@@ -260,7 +221,7 @@ def test_demo_page_shows_the_sampler_without_code_and_offline(browser, demo, cap
         button.click()
         after_digit = _wait_for_redraw(demo, page, kernel_id, before, "clicking digit 3")
         assert "mod-active" in button.get_attribute("class")
-        changed["digit 0 -> 3"] = _changed_pixels(before, after_digit)
+        changed["digit 0 -> 3"] = lb.changed_pixels(before, after_digit)
         shot("demo-widget-1-digit-3.png", widget)
 
         # 4. The first latent slider (the most used dimension): End moves it to its maximum,
@@ -272,7 +233,7 @@ def test_demo_page_shows_the_sampler_without_code_and_offline(browser, demo, cap
         page.keyboard.press("End")
         _wait(lambda: readout.inner_text().strip() == "3.00", REDRAW_S, f"{label} to read 3.00", demo, page)
         after_slider = _wait_for_redraw(demo, page, kernel_id, after_digit, f"moving {label} to 3.00")
-        changed[f"{label} 0 -> 3"] = _changed_pixels(after_digit, after_slider)
+        changed[f"{label} 0 -> 3"] = lb.changed_pixels(after_digit, after_slider)
         shot("demo-widget-2-slider.png", widget)
 
         # 5. Resample: the next seed, new noise for the other dimensions.
@@ -281,7 +242,7 @@ def test_demo_page_shows_the_sampler_without_code_and_offline(browser, demo, cap
         widget.locator("button.widget-button", has_text="resample").click()
         _wait(lambda: seed.input_value() == "1", REDRAW_S, "the seed to read 1", demo, page)
         after_seed = _wait_for_redraw(demo, page, kernel_id, after_slider, "resample (seed 0 -> 1)")
-        changed["seed 0 -> 1"] = _changed_pixels(after_slider, after_seed)
+        changed["seed 0 -> 1"] = lb.changed_pixels(after_slider, after_seed)
         shot("demo-widget-3-resample.png", widget)
 
         # 6. Temperature: Home moves it to 0 (every sample is the prior mean, plus the sliders).
@@ -291,12 +252,12 @@ def test_demo_page_shows_the_sampler_without_code_and_offline(browser, demo, cap
         page.keyboard.press("Home")
         _wait(lambda: t_readout.inner_text().strip() == "0.00", REDRAW_S, "the temperature to read 0.00", demo, page)
         after_temperature = _wait_for_redraw(demo, page, kernel_id, after_seed, "temperature 1 -> 0")
-        changed["T 1 -> 0"] = _changed_pixels(after_seed, after_temperature)
+        changed["T 1 -> 0"] = lb.changed_pixels(after_seed, after_temperature)
         shot("demo-widget-4-temperature.png", widget)
         shot("demo-page-after.png")
 
         # 7. Each change changed the drawing visibly, and nothing was asked of the network.
-        area = _pixels(before).size[0] * _pixels(before).size[1]
+        area = lb.png_image(before).size[0] * lb.png_image(before).size[1]
         for what, n in changed.items():
             assert n > 0.001 * area, f"{what} changed only {n} of {area} pixels"
         assert changed["digit 0 -> 3"] > 0.005 * area, f"digit 0 -> 3 changed only {changed['digit 0 -> 3']} pixels"
@@ -357,9 +318,7 @@ def _read_lines(stream, lines: queue.Queue) -> None:
 
 
 def test_ctrl_c_stops_the_demo_and_its_server(tmp_path):
-    no_voila = demo_tool.voila_missing()
-    if no_voila:
-        _missing(no_voila)
+    lb.require(demo_tool.voila_missing())
     process = subprocess.Popen(
         [sys.executable, "-m", "tools.demo", "--log", str(tmp_path / "voila.log")],
         cwd=ROOT,

@@ -262,7 +262,7 @@ def graded(tmp_path_factory):
 
 
 def test_one_csv_with_one_row_per_file_in_name_order(graded):
-    assert graded["header"] == "file,session,q1,q2,q3,q4,total,max,status,failures"
+    assert graded["header"] == "file,session,q1,q2,q3,q4,total,max,status,failures,flags"
     expected = (
         [f"key_session_{n}.ipynb" for n in range(1, 6)]
         + ["alice/key_session_6.ipynb"]
@@ -280,13 +280,15 @@ def test_every_key_gets_full_marks(graded, n):
     row = graded["rows"][f"{'alice/' if n == 6 else ''}key_session_{n}.ipynb"]
     assert (row["session"], row["status"], row["failures"]) == (str(n), "ok", "")
     assert row["total"] == row["max"] == "10"
+    # the repository's notebook is the answer key, public: its solution cells are flagged for the lecturer
+    assert row["flags"].startswith("holds ") and "solution cell" in row["flags"]
 
 
 @pytest.mark.parametrize("n", SESSIONS)
 def test_every_student_version_runs_top_to_bottom_and_scores_zero(graded, n):
     row = graded["rows"][f"stub_session_{n}.ipynb"]
     assert row["status"] == "ok", row["status"]  # no cell raised
-    assert row["total"] == "0" and row["max"] == "10"
+    assert row["total"] == "0" and row["max"] == "10" and row["flags"] == ""  # a handout copy: nothing to flag
     failures = row["failures"].split(" | ")
     assert len(failures) == len(_key(n).metadata["cvae_assignment"]["answers"])
     assert all("not answered" in f for f in failures), failures

@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import io
 import json
-import os
 from pathlib import Path
 
 import nbformat
@@ -175,12 +174,7 @@ def test_the_generated_notebook_picks_the_dimensions_as_notebook_6():
 
 @pytest.mark.browser
 def test_capture_screenshots_the_widget(tmp_path):
-    missing = lab_browser.missing_requirement()
-    if missing:
-        message = f"{missing[0]}; install it with: {missing[1]}"
-        if os.environ.get("CVAE_BROWSER_REQUIRED", "").strip().lower() in {"1", "true", "yes", "on"}:
-            pytest.fail(f"CVAE_BROWSER_REQUIRED is set and {message}", pytrace=False)
-        pytest.skip(message)
+    lab_browser.require(lab_browser.missing_requirement())
     from PIL import Image
 
     out = tmp_path / "figures" / "widget.png"

@@ -22,13 +22,10 @@ Run alone: ``.venv/bin/python -m pytest tests/test_slides.py -v -p no:cacheprovi
 
 from __future__ import annotations
 
-import functools
 import html.parser
-import http.server
 import json
 import os
 import re
-import threading
 import time
 from pathlib import Path
 
@@ -284,51 +281,19 @@ def test_a_bar_inside_a_table_cell_stays_in_its_cell():
 # ------------------------------------------------------------------------------------------
 
 
-def _required() -> bool:
-    return os.environ.get("CVAE_BROWSER_REQUIRED", "").strip().lower() in {"1", "true", "yes", "on"}
-
-
 @pytest.fixture(scope="module")
 def browser():
     """Debian's Chromium, headless, driven by Playwright (skip, or fail in CI, when either is missing)."""
-    missing = None
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        missing = ("the Python package playwright is not installed", lb.INSTALL_PLAYWRIGHT)
-    if missing is None and lb.chromium_path() is None:
-        missing = (f"Chromium is missing ({lb.chromium_missing_reason()})", lb.INSTALL_CHROMIUM)
-    if missing:
-        message = f"{missing[0]}; install it with: {missing[1]}"
-        if _required():
-            pytest.fail(f"CVAE_BROWSER_REQUIRED is set and {message}", pytrace=False)
-        pytest.skip(message)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = lb.launch_chromium(playwright, lb.chromium_path())
-        try:
-            yield chromium
-        finally:
-            chromium.close()
+    lb.require(lb.missing_browser())
+    with lb.chromium_session() as chromium:
+        yield chromium
 
 
 @pytest.fixture(scope="module")
 def server(built):
     """The built decks, served on localhost (a free port) for the module's duration."""
-
-    class Quiet(http.server.SimpleHTTPRequestHandler):
-        def log_message(self, *args):
-            pass
-
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(built[0])))
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+    with lb.serve_folder(built[0]) as url:
+        yield url
 
 
 # What a deck looks like once slides.js has fitted it: per slide its font scale, whether it overflows

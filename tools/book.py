@@ -34,7 +34,7 @@ from pathlib import Path
 
 from tools.book_check import check_site
 from tools.book_links import LOCAL_BADGE, LinkRewriter, outside_code
-from tools.colab import BRANCH, REPOSITORY, colab_url, notebook_paths, repository_url
+from tools.colab import BRANCH, REPOSITORY, colab_url, credit_line, notebook_paths, repository_url
 
 ROOT = Path(__file__).resolve().parents[1]
 KIT_DIR = ROOT / "kit" / "book"
@@ -225,7 +225,7 @@ def stage(staging: Path, notebooks: Path, repo_root: Path = ROOT) -> list[str]:
     fresh_folder(staging, STAGING_MARK, "a staging folder")
     shutil.copytree(KIT_DIR, staging, dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__", "index.md"))
     shutil.copytree(mathjax_folder(), staging / "_static" / "mathjax")
-    settings = {"repository_url": repository_url(), "branch": BRANCH}
+    settings = {"repository_url": repository_url(), "branch": BRANCH, "credit": credit_line()}
     (staging / "_book.json").write_text(json.dumps(settings, indent=1))
 
     site = {f"notebooks/{p.name}": p.name for p in paths}

@@ -28,8 +28,16 @@ REPOSITORY = "cvae-tutorial/cvae-notebooks"  # GitHub owner/name
 BRANCH = "main"
 
 
+AUTHORS = "The CVAE tutorial authors"  # the copyright holder named in LICENSE
+
+
 def repository_url() -> str:
     return f"https://github.com/{REPOSITORY}"
+
+
+def credit_line() -> str:
+    """The credit that LICENSE-TEXT.md asks for, as the kit's builds (site, slides, handouts) print it."""
+    return f"{AUTHORS}, {repository_url()}: text, figures and slides CC BY-SA 4.0, code MIT"
 
 
 def colab_url(notebook_name: str) -> str:

@@ -20,9 +20,10 @@ proportion to the cases it passes. ``--jobs N`` grades N notebooks at once (each
 
 The CSV (default ``build/grades/grades-<date>-<time>.csv``, a new file for every run; an existing
 ``--out`` file is kept unless ``--force``) has one row per file, columns ``file, session, q1, q2, q3,
-q4, total, max, status, failures``: the points per question (q4 empty for a three-question session),
-``status`` "ok" or what went wrong (a cell that raised, the time limit, not a notebook), and
-``failures`` the first failing case of each question with its message, or why it was not graded.
+q4, total, max, status, failures, flags``: the points per question (q4 empty for a three-question
+session), ``status`` "ok" or what went wrong (a cell that raised, the time limit, not a notebook),
+``failures`` the first failing case of each question with its message, or why it was not graded, and
+``flags`` what to check by hand: a submission that still holds the answer key's solution cells.
 A summary table is printed as well. The exit code is 0 once every file has a row, whatever the scores;
 2 for bad usage (no such folder, an --out file that exists).
 """
@@ -50,7 +51,19 @@ ROOT = Path(__file__).resolve().parents[1]
 OUT_DIR = ROOT / "build" / "grades"
 SESSIONS = (1, 2, 3, 4, 5, 6)
 MAX_QUESTIONS = 4
-COLUMNS = ["file", "session", *(f"q{i}" for i in range(1, MAX_QUESTIONS + 1)), "total", "max", "status", "failures"]
+COLUMNS = [
+    "file",
+    "session",
+    *(f"q{i}" for i in range(1, MAX_QUESTIONS + 1)),
+    "total",
+    "max",
+    "status",
+    "failures",
+    "flags",
+]
+# The first line of a solution cell of kit/assignments/session_N.ipynb: a submission that still holds one is
+# the repository's answer key (public), not a student's copy from make handouts.
+SOLUTION_TITLE = re.compile(r"^#\s*@title Solution to question", re.IGNORECASE)
 GRADING_SECONDS = 90  # the injected cell: at most 4 questions of tools.grading.QUESTION_SECONDS each, and a margin
 TIMED_OUT = "CvaeGradeTimeLimit"  # the error name of a cell stopped at its time limit
 STARTUP_SECONDS = 60  # a kernel that does not start within this is reported, not waited for
@@ -67,12 +80,14 @@ class Row:
     max: float | None = None
     status: str = "ok"
     failures: str = ""
+    flags: str = ""
     seconds: float = 0.0
 
     def csv_row(self) -> list:
         points = [_number(p) for p in self.points] + [""] * (MAX_QUESTIONS - len(self.points))
         maximum = "" if self.max is None else _number(self.max)
-        return [self.file, self.session or "", *points, _number(self.total), maximum, self.status, self.failures]
+        row = [self.file, self.session or "", *points, _number(self.total), maximum, self.status, self.failures]
+        return [*row, self.flags]
 
 
 def _number(x: float) -> str:
@@ -276,6 +291,21 @@ def _status(run: Execution) -> str:
     return "; ".join(parts) or "ok"
 
 
+def solution_flags(nb) -> str:
+    """What the lecturer should look at before trusting a score: the key's solution cells left in a submission."""
+    cells = [
+        c
+        for c in nb.cells
+        if "solution" in c.get("metadata", {}).get("tags", []) or SOLUTION_TITLE.match(c.get("source", ""))
+    ]
+    if not cells:
+        return ""
+    return (
+        f"holds {len(cells)} solution cell{'s' if len(cells) > 1 else ''} of the repository's answer key "
+        "(tag 'solution' or '# @title Solution to question'): a copy of the key, not of the student handout"
+    )
+
+
 def grade_file(path: Path, folder: Path, timeout: float, cell_timeout: float) -> Row:
     """The row of one submission; never raises for a bad submission."""
     start = time.monotonic()
@@ -283,6 +313,7 @@ def grade_file(path: Path, folder: Path, timeout: float, cell_timeout: float) ->
     nb, reason = read_notebook(path)
     if nb is not None:
         row.session = session_of(nb, path)
+        row.flags = solution_flags(nb)
         if row.session is None:
             reason = (
                 "could not tell which assignment this is: no cvae_assignment metadata and no session_N "

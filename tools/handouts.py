@@ -242,6 +242,7 @@ Each notebook's first code cell (the setup cell) makes the series' library `cvae
 The "Open in Colab" badge at the top of a notebook opens the repository's version (with solutions);
 to work on a student copy in Colab, upload it (File > Upload notebook).
 {assignments}
+Credit: {credit} (the repository's LICENSE-TEXT.md).
 """
 
 
@@ -275,7 +276,8 @@ def build_student(sources: Sources) -> Part:
     part.summary.append(f"{n_as} assignments ({removed['assignments']} solution cells removed)")
     listing = "".join(f"\n- assignments/{p.name}" for p in sources.assignment_paths())
     note = f"\nThe graded assignments are in `assignments/`:{listing}\n" if n_as else ""
-    part.files["student/README.md"] = STUDENT_README.format(url=colab.repository_url(), assignments=note).encode()
+    readme = STUDENT_README.format(url=colab.repository_url(), assignments=note, credit=colab.credit_line())
+    part.files["student/README.md"] = readme.encode()
     _add_assets(part, linker)
     return part
 

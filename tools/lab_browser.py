@@ -1,7 +1,13 @@
 """JupyterLab on localhost, in Debian's Chromium driven by Playwright.
 
-Shared by ``tests/test_browser.py`` (notebook 6's sampler, end to end) and
-``tools/screenshot_sampler.py`` (the sampler's screenshot for saved copies of notebook 6).
+Shared by the browser tests (``tests/test_browser.py``: notebook 6's sampler, end to end; the kit's
+``test_book.py``, ``test_slides.py``, ``test_demo.py``) and ``tools/screenshot_sampler.py`` (the
+sampler's screenshot for saved copies of notebook 6).
+
+* :func:`require` skips a browser test when a piece is missing (:func:`missing_browser`,
+  :func:`missing_requirement`), or fails it under ``CVAE_BROWSER_REQUIRED=1`` (CI);
+  :func:`chromium_session` gives a launched Chromium, :func:`serve_folder` a local http server,
+  :func:`changed_pixels` compares two PNGs of a widget.
 
 * :func:`chromium_path` finds the system's Chromium (``CVAE_CHROMIUM=/path`` picks another);
   :func:`launch_chromium` starts it headless. Never ``playwright install``: no browser is
@@ -19,6 +25,11 @@ and ``apt-get install chromium``.
 
 from __future__ import annotations
 
+import base64
+import contextlib
+import functools
+import http.server
+import io
 import json
 import os
 import re
@@ -27,6 +38,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.parse
@@ -85,19 +97,95 @@ def chromium_missing_reason() -> str:
     return "no `chromium` or `chromium-browser` on PATH"
 
 
-def missing_requirement() -> tuple[str, str] | None:
-    """(what is missing, how to install it) for Playwright, Chromium or JupyterLab; None when all are there."""
+def missing_browser() -> tuple[str, str] | None:
+    """(what is missing, how to install it) for Playwright or Chromium; None when both are there."""
     try:
         import playwright.sync_api  # noqa: F401
     except ImportError:
         return "the Python package playwright is not installed", INSTALL_PLAYWRIGHT
     if chromium_path() is None:
         return f"Chromium is missing ({chromium_missing_reason()})", INSTALL_CHROMIUM
+    return None
+
+
+def missing_requirement() -> tuple[str, str] | None:
+    """(what is missing, how to install it) for Playwright, Chromium or JupyterLab; None when all are there."""
+    missing = missing_browser()
+    if missing:
+        return missing
     try:
         import jupyterlab  # noqa: F401
     except ImportError:
         return "JupyterLab is not installed", INSTALL_JUPYTERLAB
     return None
+
+
+def browser_required() -> bool:
+    """True when ``CVAE_BROWSER_REQUIRED`` is set (as CI sets it): a missing piece fails a browser test."""
+    return os.environ.get("CVAE_BROWSER_REQUIRED", "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def require(missing: tuple[str, str] | str | None) -> None:
+    """In a browser test: skip when something is ``missing`` (what, and how to install it), or fail under
+    ``CVAE_BROWSER_REQUIRED``; nothing when ``missing`` is None."""
+    if not missing:
+        return
+    import pytest
+
+    message = missing if isinstance(missing, str) else f"{missing[0]}; install it with: {missing[1]}"
+    if browser_required():
+        pytest.fail(f"CVAE_BROWSER_REQUIRED is set and {message}", pytrace=False)
+    pytest.skip(message)
+
+
+@contextlib.contextmanager
+def chromium_session():
+    """Playwright with the system's Chromium launched headless (a Browser), closed on exit."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = launch_chromium(playwright, chromium_path())
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+@contextlib.contextmanager
+def serve_folder(folder: Path | str):
+    """``folder`` over http on 127.0.0.1 (a free port), from a thread; yields the base URL (no trailing /)."""
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):  # no line per request on the test's output
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(folder)))
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def png_image(src: str):
+    """The greyscale PIL image of a ``data:image/png;base64,...`` URL (an <img>'s src)."""
+    from PIL import Image
+
+    if not src.startswith("data:image/png;base64,"):
+        raise ValueError(f"not a PNG data URL: {src[:60]!r}")
+    return Image.open(io.BytesIO(base64.b64decode(src.split(",", 1)[1]))).convert("L")
+
+
+def changed_pixels(a: str, b: str) -> int:
+    """How many pixels differ visibly (by more than 1/8 of the grey range) between two PNG data URLs."""
+    from PIL import ImageChops
+
+    first, second = png_image(a), png_image(b)
+    if first.size != second.size:
+        raise ValueError(f"the two images differ in size: {first.size} and {second.size}")
+    return sum(ImageChops.difference(first, second).point(lambda v: 255 if v > 32 else 0).histogram()[255:])
 
 
 def launch_chromium(playwright, executable: str):

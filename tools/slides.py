@@ -40,6 +40,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tools import colab
+
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
 KIT = ROOT / "kit" / "slides"
@@ -605,10 +607,13 @@ def render(decks: list[Deck], spec: dict, out: Path) -> list[str]:
     (out / "assets" / "pygments.css").write_text(HtmlFormatter(style="default").get_style_defs(".highlight"))
     written = ["assets", "index.html"]
     for deck in decks:
-        page = env.get_template("deck.html.j2").render(deck=deck, series=series, total=len(spec["deck"]))
+        page = env.get_template("deck.html.j2").render(
+            deck=deck, series=series, total=len(spec["deck"]), credit=colab.credit_line()
+        )
         (out / deck.file_name).write_text(page, encoding="utf-8")
         written.append(deck.file_name)
-    (out / "index.html").write_text(env.get_template("index.html.j2").render(decks=decks, series=series), "utf-8")
+    index = env.get_template("index.html.j2").render(decks=decks, series=series, credit=colab.credit_line())
+    (out / "index.html").write_text(index, "utf-8")
     return written
 
 

@@ -19,8 +19,8 @@ if not _SETTINGS_FILE.is_file():
 _settings = json.loads(_SETTINGS_FILE.read_text())
 
 project = "Conditional VAEs, from the ELBO to interactive sampling"
-author = "the authors of the CVAE notebook series"
-copyright = "the authors of the CVAE notebook series"
+author = "The CVAE tutorial authors"
+copyright = _settings["credit"]  # tools.colab.credit_line(): authors, repository, licences (LICENSE-TEXT.md)
 html_title = "Conditional VAEs: the notebook series"
 
 extensions = ["myst_nb", "sphinx.ext.mathjax"]
