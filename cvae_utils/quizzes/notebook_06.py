@@ -27,7 +27,8 @@ QUESTIONS = (
         see="2. How `model.sample` draws a digit",
     ),
     MultipleChoice(
-        r"Decoding a real digit's $\mu_q$ with another label gives that label only 22.6% of the time; transferring "
+        r"Decoded with each of the ten labels, a real digit's $\mu_q$ is read as the label given only 22.6% of the "
+        r"time (ignoring the label would score one in ten); transferring "
         r"$\varepsilon = (\mu_q - \mu_p(x)) / \sigma_p(x)$ instead gives 98.8%. Why does decoding $\mu_q$ fail?",
         (
             right(
