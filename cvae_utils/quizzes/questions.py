@@ -11,7 +11,9 @@ questions and choices as HTML, markdown and plain text, with no answer and no fe
 from __future__ import annotations
 
 import html
+import random
 import re
+import zlib
 from dataclasses import dataclass
 
 LETTERS = "abcdefgh"
@@ -51,9 +53,27 @@ class Trap:
 
 @dataclass(frozen=True)
 class MultipleChoice:
+    """A question with lettered choices, exactly one right.
+
+    The bank may list the right choice anywhere (first, say): the choices are shown in an order fixed
+    by the question's text (the right one at the letter its hash picks, the others shuffled by a
+    generator seeded with it), so the right letter varies from question to question but stays the
+    same for a question on every run and in every copy.
+    """
+
     text: str
     choices: tuple[Choice, ...]
     see: str  # the start of the heading (without the #s) of the section that explains the question
+
+    def __post_init__(self) -> None:
+        seed = zlib.crc32(self.text.encode("utf-8"))
+        right = [c for c in self.choices if c.correct]
+        others = [c for c in self.choices if not c.correct]
+        random.Random(seed).shuffle(others)
+        # the right choice goes to the letter the text's hash picks: the letters a, b, c, ... equally likely
+        order = others[:]
+        order[seed % len(self.choices) : seed % len(self.choices)] = right
+        object.__setattr__(self, "choices", tuple(order))
 
     def check(self, index: int | None) -> tuple[bool | None, str]:
         """``(right, feedback)`` for the choice at ``index``; ``(None, ...)`` when nothing is chosen."""
