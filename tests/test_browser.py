@@ -5,7 +5,8 @@ The test starts JupyterLab on localhost (a random port and token) over a tempora
 never touched), opens it in Debian's Chromium driven by Playwright, runs all cells from the
 Run menu in quick mode (``CVAE_QUICK=1`` in the server's environment, so in the kernel's),
 then clicks another digit in the sampler widget and moves one of its latent sliders with the
-keyboard, and checks that each change redrew the samples (the widget's PNG, pixel by pixel).
+keyboard, and checks that each change redrew the samples (the widget's PNG, pixel by pixel); last it
+answers the first question of the notebook's quiz wrong, then right, and reads each feedback and the score.
 
 Screenshots (the whole page, the widget before and after each change) and the server's log
 go to ``artifacts/browser/`` (``CVAE_ARTIFACTS_DIR`` moves it); the test prints the path.
@@ -134,6 +135,34 @@ def _wait_for_redraw(lab: lb.Lab, page, old_src: str, what: str) -> str:
     return _wait(settled, REDRAW_S, f"the sampler to redraw after {what}", lab, page)
 
 
+def _answer_quiz(lab: lb.Lab, page) -> list[str]:
+    """Answer the first question of notebook 6's quiz widget wrong, then right; return the two feedbacks."""
+    import cvae_utils as cu
+
+    question = cu.quiz(6).questions[0]
+    right = next(i for i, c in enumerate(question.choices) if c.correct)
+    letters = "abcdefgh"
+    check = page.get_by_role("button", name="Check").first
+    check.scroll_into_view_if_needed()
+    controls = check.locator("xpath=..")  # the HBox: the letters, then Check
+    feedback = controls.locator("xpath=following-sibling::*[1]")  # the question's feedback area
+    seen = []
+    for index, mark in (((right + 1) % len(question.choices), "✗"), (right, "✓")):
+        controls.get_by_role("button", name=letters[index], exact=True).click()
+        check.click()
+        text = _wait(
+            lambda mark=mark: (t := feedback.inner_text().strip()).startswith(mark) and t,
+            REDRAW_S,
+            f"the quiz's feedback {mark} after answering ({letters[index]})",
+            lab,
+            page,
+        )
+        seen.append(text)
+    score = page.locator(".widget-html", has_text="Score:").last.inner_text()
+    assert "1 of 5 right" in score and "(1 checked)" in score, score  # one question, checked twice
+    return seen
+
+
 # ------------------------------------------------------------------------------------------
 # The test
 # ------------------------------------------------------------------------------------------
@@ -200,6 +229,10 @@ def test_sampler_widget_redraws_in_jupyterlab(browser, lab, capsys):
         area = lb.png_image(before).size[0] * lb.png_image(before).size[1]
         assert digit_changed > 0.005 * area, f"digit 0 -> 3 changed only {digit_changed} of {area} pixels"
         assert slider_changed > 0.001 * area, f"{label} 0 -> 1 changed only {slider_changed} of {area} pixels"
+
+        # 7. The quiz at the end of the notebook (cu.quiz(6)): a wrong answer, then the right one, checked.
+        quiz_feedback = _answer_quiz(lab, page)
+        shot("06-quiz.png")  # the page, scrolled to the quiz's first question
     except BaseException:
         try:
             shot("06-failure.png")
@@ -216,5 +249,5 @@ def test_sampler_widget_redraws_in_jupyterlab(browser, lab, capsys):
     with capsys.disabled():
         print(
             f"[browser test] {run['cells']} cells run; pixels changed: digit 0 -> 3: {digit_changed}, "
-            f"{label} 0 -> 1: {slider_changed} (of {area})"
+            f"{label} 0 -> 1: {slider_changed} (of {area}); quiz feedback: {[t[:40] for t in quiz_feedback]}"
         )

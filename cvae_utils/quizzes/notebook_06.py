@@ -81,8 +81,9 @@ QUESTIONS = (
         see="6. Temperature",
     ),
     MultipleChoice(
-        r"Decoded with a new label, 22.6% of the learned-prior model's codes show that label, but 98.4% of the "
-        r"fixed-$\mathcal{N}(0, I)$ model's. Why does the fixed prior make the generation network read $x$?",
+        r"Decoded with each of the ten labels, 22.6% of the learned-prior model's codes show the label given, "
+        r"but 98.4% of the fixed-$\mathcal{N}(0, I)$ model's. "
+        r"Why does the fixed prior make the generation network read $x$?",
         (
             right(
                 "With one prior for every digit, carrying the digit in $z$ costs KL, while the label input is free",
