@@ -11,6 +11,7 @@
 #   make quadrants  rerun notebook 7's experiment from scratch, seeds 0 1 2 (rewrites data/quadrants; SEEDS=0 for one)
 # The lecturer's kit (kit/README.md; outputs go to build/, which git ignores):
 #   make book      the series as a static website, from the committed notebooks: build/book/index.html
+#                  (STUDENTS=1: without the solution cells, build/book-students/)
 #   make handouts  student copies (no solutions) and lecturer copies (answer keys): build/handouts/
 #   make grade SUBMISSIONS=folder   grade the assignment notebooks in a folder: one CSV score table in
 #                 build/grades/ (OUT=file.csv to choose it, TIMEOUT=seconds per notebook, JOBS=n at once)
@@ -81,7 +82,7 @@ quadrants: $(STAMP)
 	$(PY) -m cvae_utils.experiments.quadrants run --seeds $(SEEDS)
 
 book: $(STAMP)
-	$(PY) -m tools.book
+	$(PY) -m tools.book $(if $(STUDENTS),--students)
 
 handouts: $(STAMP)
 	$(PY) -m tools.handouts

@@ -160,6 +160,22 @@ def test_solutions_start_folded_and_widgets_show_their_text(site):
     assert "VBox(children=(ToggleButtons(description=" in page_6  # the sampler's text fallback, not an empty box
 
 
+def test_the_students_site_leaves_the_solutions_out(tmp_path):
+    """make book STUDENTS=1: the same site without the exercises' solution cells (as the student handouts)."""
+    if _kit_missing():
+        pytest.skip("the kit extra is missing")
+    result = book.build_book(tmp_path / "book", tmp_path / "book-src", students=True)
+    for notebook in NOTEBOOKS:
+        cells = json.loads(notebook.read_text())["cells"]
+        solutions = [c for c in cells if "solution" in c.get("metadata", {}).get("tags", [])]
+        html = (tmp_path / "book" / notebook.with_suffix(".html").name).read_text()
+        assert solutions and "Solution to exercise" not in html, notebook.name
+        assert not re.search(r'<details class="[^"]*\bhide above-input"', html), notebook.name  # nothing folded
+        first_lines = ["".join(c["source"]).splitlines()[1].strip() for c in solutions if len(c["source"]) > 1]
+        assert not any(line and line in html for line in first_lines if len(line) > 25), notebook.name
+    print(f"\n[book] the students' site built in {result.seconds:.1f} s")
+
+
 def test_index_lists_the_notebooks_in_order_and_how_to_run_them(site):
     index = (site / "index.html").read_text()
     positions = [index.find(f'href="{nb.stem}.html"') for nb in NOTEBOOKS]

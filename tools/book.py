@@ -3,7 +3,12 @@ the appendices, built with Sphinx (myst-nb, sphinx-book-theme). Nothing is execu
 from the web: MathJax 2.7 comes from the pip package jupyter_server_mathjax and is copied into the site.
 
     python -m tools.book                      # make book: build/book/index.html
+    python -m tools.book --students           # make book STUDENTS=1: build/book-students/, no solutions
     python -m tools.book --out DIR --staging DIR --notebooks DIR
+
+The default site shows what the repository shows, the exercises' solutions folded under "Show code cell
+source"; ``--students`` leaves the solution cells out (as the student handouts do), for a course that
+posts the site before its students have done the exercises.
 
 How: the sources in ``kit/book/`` (conf.py, index.md, _static/) and copies of the notebooks, the course
 guide, README.md (as the page "About this series / set-up") and data/quadrants/results.md are staged in
@@ -41,6 +46,8 @@ KIT_DIR = ROOT / "kit" / "book"
 NOTEBOOK_DIR = ROOT / "notebooks"
 STAGING_DIR = ROOT / "build" / "book-src"
 OUT_DIR = ROOT / "build" / "book"
+STUDENTS_OUT_DIR = ROOT / "build" / "book-students"
+SOLUTION_TAG = "solution"  # the exercises' solution cells (left out by --students, as by the student handouts)
 
 STAGING_MARK = ".tools-book-staging"  # the staging folder is ours to replace only when it carries this
 GUIDE = "notebooks/COURSE_GUIDE.md"
@@ -203,9 +210,12 @@ def toctree_block(caption: str, entries: list[str]) -> str:
     return "\n".join(["```{toctree}", ":hidden:", f":caption: {caption}", "", *entries, "```"])
 
 
-def stage_notebook(path: Path, staging: Path, rewriter: LinkRewriter) -> str:
-    """Copy one notebook into ``staging``, its links rewritten, its attachments files; return its title."""
+def stage_notebook(path: Path, staging: Path, rewriter: LinkRewriter, students: bool = False) -> str:
+    """Copy one notebook into ``staging``, its links rewritten, its attachments files; return its title.
+    ``students``: without its solution cells."""
     notebook = json.loads(path.read_text())
+    if students:
+        notebook["cells"] = [c for c in notebook["cells"] if SOLUTION_TAG not in c.get("metadata", {}).get("tags", [])]
     for cell in notebook["cells"]:
         hide_collapsed_input(cell)
         if cell["cell_type"] == "markdown":
@@ -215,7 +225,7 @@ def stage_notebook(path: Path, staging: Path, rewriter: LinkRewriter) -> str:
     return notebook_title(notebook, path)
 
 
-def stage(staging: Path, notebooks: Path, repo_root: Path = ROOT) -> list[str]:
+def stage(staging: Path, notebooks: Path, repo_root: Path = ROOT, students: bool = False) -> list[str]:
     """Write the Sphinx sources of the site into ``staging``; return its pages (file names)."""
     paths = numbered_notebooks(notebooks)
     guide = notebooks / Path(GUIDE).name
@@ -232,7 +242,7 @@ def stage(staging: Path, notebooks: Path, repo_root: Path = ROOT) -> list[str]:
     site[GUIDE] = Path(GUIDE).name
     site.update({path: page for path, (page, _) in APPENDICES.items()})
     rewriter = LinkRewriter(site, staging, repo_root)
-    titles = {path.name: stage_notebook(path, staging, rewriter) for path in paths}
+    titles = {path.name: stage_notebook(path, staging, rewriter, students) for path in paths}
     (staging / Path(GUIDE).name).write_text(rewriter.rewrite(guide.read_text(), GUIDE))
     for source, (page, _) in APPENDICES.items():
         text = rewriter.rewrite((repo_root / source).read_text(), source)
@@ -288,11 +298,14 @@ class Book:
     seconds: float
 
 
-def build_book(out: Path = OUT_DIR, staging: Path = STAGING_DIR, notebooks: Path = NOTEBOOK_DIR) -> Book:
-    """Stage, build and check the website; return where it is and what it took (BookError on any problem)."""
+def build_book(
+    out: Path = OUT_DIR, staging: Path = STAGING_DIR, notebooks: Path = NOTEBOOK_DIR, students: bool = False
+) -> Book:
+    """Stage, build and check the website; return where it is and what it took (BookError on any problem).
+    ``students``: the notebooks without their solution cells."""
     started = time.monotonic()
     require_kit()
-    stage(staging, notebooks)
+    stage(staging, notebooks, students=students)
     sphinx_build(staging, out)
     problems = check_site(out)
     if problems:
@@ -307,12 +320,18 @@ def build_book(out: Path = OUT_DIR, staging: Path = STAGING_DIR, notebooks: Path
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.book", description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=OUT_DIR, help=f"the website (default: {OUT_DIR})")
+    parser.add_argument(
+        "--out", type=Path, default=None, help=f"the website (default: {OUT_DIR}, with --students {STUDENTS_OUT_DIR})"
+    )
+    parser.add_argument(
+        "--students", action="store_true", help="leave the exercises' solution cells out (as the student handouts)"
+    )
     parser.add_argument("--staging", type=Path, default=STAGING_DIR, help=f"the staged sources ({STAGING_DIR})")
     parser.add_argument("--notebooks", type=Path, default=NOTEBOOK_DIR, help=f"the notebooks ({NOTEBOOK_DIR})")
     options = parser.parse_args(argv)
     try:
-        book = build_book(options.out.resolve(), options.staging.resolve(), options.notebooks.resolve())
+        out = options.out or (STUDENTS_OUT_DIR if options.students else OUT_DIR)
+        book = build_book(out.resolve(), options.staging.resolve(), options.notebooks.resolve(), options.students)
     except BookError as error:
         print(f"tools.book: {error}", file=sys.stderr)
         return 1
