@@ -24,3 +24,15 @@ def mnist_small(mnist_test):
 @pytest.fixture(autouse=True)
 def _seed():
     torch.manual_seed(0)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's Chromium, headless, driven by Playwright, for a module's browser tests: skipped when a piece is
+    missing, a failure under CVAE_BROWSER_REQUIRED (CI). test_browser.py and test_demo.py override it, as they
+    need JupyterLab or Voila too."""
+    from tools import lab_browser as lb
+
+    lb.require(lb.missing_browser())
+    with lb.chromium_session() as chromium:
+        yield chromium

@@ -260,14 +260,6 @@ def test_a_broken_cross_reference_fails_the_build(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def browser():
-    """Debian's Chromium, headless, driven by Playwright (skip, or fail under CVAE_BROWSER_REQUIRED)."""
-    lb.require(lb.missing_browser())
-    with lb.chromium_session() as chromium:
-        yield chromium
-
-
-@pytest.fixture(scope="module")
 def server(site):
     """The site over http on 127.0.0.1 (a free port), from a thread; its base URL."""
     with lb.serve_folder(site) as url:

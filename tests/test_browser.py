@@ -173,15 +173,7 @@ def test_sampler_widget_redraws_in_jupyterlab(browser, lab, capsys):
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     page = context.new_page()
     page.set_default_timeout(60_000)
-    shots = []
-
-    def shot(name, target=None):
-        path = ARTIFACTS / name
-        (target or page).screenshot(path=str(path))
-        shots.append(path)
-
-    for stale in ARTIFACTS.glob("06-*.png"):
-        stale.unlink()
+    shot = lb.Screenshots(page, ARTIFACTS, "06-")
     try:
         # 1. Open the notebook and wait for its kernel.
         code_cells = sum(c["cell_type"] == "code" for c in json.loads(NOTEBOOK.read_text())["cells"])
@@ -244,7 +236,7 @@ def test_sampler_widget_redraws_in_jupyterlab(browser, lab, capsys):
         with capsys.disabled():
             print(
                 f"\n[browser test] {time.monotonic() - started:.1f} s in the browser; screenshots and the "
-                f"server log in {ARTIFACTS}: {', '.join(p.name for p in shots)}"
+                f"server log in {ARTIFACTS}: {shot.names()}"
             )
     with capsys.disabled():
         print(

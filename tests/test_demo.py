@@ -178,15 +178,8 @@ def test_demo_page_shows_the_sampler_without_code_and_offline(browser, demo, cap
     context.on("request", lambda r: requests.append(r.url))
     page = context.new_page()
     page.set_default_timeout(30_000)
-    shots, changed, timings = [], {}, {"server up": demo.start_s}
-
-    def shot(name, target=None):
-        path = ARTIFACTS / name
-        (target or page).screenshot(path=str(path))
-        shots.append(path)
-
-    for stale in ARTIFACTS.glob("demo-*.png"):
-        stale.unlink()
+    changed, timings = {}, {"server up": demo.start_s}
+    shot = lb.Screenshots(page, ARTIFACTS, "demo-")
     try:
         # 1. Open the page; Voilà runs the notebook in a new kernel, then shows the widget.
         opened = time.monotonic()
@@ -275,7 +268,7 @@ def test_demo_page_shows_the_sampler_without_code_and_offline(browser, demo, cap
             print(
                 "\n[demo test] " + ", ".join(f"{k}: {v:.1f} s" for k, v in timings.items()) + f"; {len(requests)} "
                 f"requests, {len(blocked)} outside 127.0.0.1; screenshots and Voilà's log in {ARTIFACTS}: "
-                f"{', '.join(p.name for p in shots)}"
+                f"{shot.names()}"
             )
     with capsys.disabled():
         print(f"[demo test] pixels changed (of {area}): " + ", ".join(f"{k}: {v}" for k, v in changed.items()))

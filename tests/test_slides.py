@@ -282,14 +282,6 @@ def test_a_bar_inside_a_table_cell_stays_in_its_cell():
 
 
 @pytest.fixture(scope="module")
-def browser():
-    """Debian's Chromium, headless, driven by Playwright (skip, or fail in CI, when either is missing)."""
-    lb.require(lb.missing_browser())
-    with lb.chromium_session() as chromium:
-        yield chromium
-
-
-@pytest.fixture(scope="module")
 def server(built):
     """The built decks, served on localhost (a free port) for the module's duration."""
     with lb.serve_folder(built[0]) as url:

@@ -169,6 +169,25 @@ def serve_folder(folder: Path | str):
         httpd.server_close()
 
 
+class Screenshots:
+    """A browser test's screenshots: ``shots("name.png", element=None)`` saves the page (or one element) into
+    ``folder``; the files of an earlier run named ``prefix*.png`` are removed first; ``paths`` lists this run's."""
+
+    def __init__(self, page, folder: Path, prefix: str):
+        self.page, self.folder, self.paths = page, Path(folder), []
+        for stale in self.folder.glob(f"{prefix}*.png"):
+            stale.unlink()
+
+    def __call__(self, name: str, target=None) -> Path:
+        path = self.folder / name
+        (target or self.page).screenshot(path=str(path))
+        self.paths.append(path)
+        return path
+
+    def names(self) -> str:
+        return ", ".join(p.name for p in self.paths)
+
+
 def png_image(src: str):
     """The greyscale PIL image of a ``data:image/png;base64,...`` URL (an <img>'s src)."""
     from PIL import Image
