@@ -57,8 +57,8 @@ QUESTIONS = (
                 see="Exercises",
             ),
             wrong(
-                "It makes the bound tight",
-                "Only if the family of $q$ contains the posterior. A diagonal Gaussian does not here: "
+                "It makes the bound tight, whatever the family of $q$",
+                "Only if the family of $q$ contains the posterior. The diagonal Gaussian of section 9 does not: "
                 "the gap stops at 0.116 nats.",
                 see=DIAGONAL,
             ),
@@ -74,9 +74,9 @@ QUESTIONS = (
                 r"$\log p(y \mid x)$, whose codes come from $p(z \mid x)$.",
             ),
             wrong(
-                r"With $\mathcal{N}(0, I)$ the bound would no longer be a bound",
-                r"A fixed $\mathcal{N}(0, I)$ prior gives a valid bound too, on *another* model, the one whose prior "
-                "is $\\mathcal{N}(0, I)$: in exercise 2 its ELBO, -8.691, bounds that model's -8.043.",
+                r"With $\mathcal{N}(0, I)$ the KL would have no closed form",
+                r"It has one: $\mathcal{N}(0, I)$ is a diagonal Gaussian like $p(z \mid x)$, and the same formula "
+                r"gives the KL (exercise 2 uses it: its ELBO, -8.691, bounds the fixed-prior model's -8.043).",
                 see="Exercises",
             ),
             wrong(
@@ -93,8 +93,9 @@ QUESTIONS = (
         see=CVAE_BOUND,
     ),
     MultipleChoice(
-        r"`cu.cvae_terms` estimates $\mathbb{E}_q[\log p(y \mid x,z)]$ with **one** code per example. "
-        "Averaged over 2000 codes per example it gives -90.8458 ± 0.0283, the closed form -90.8665. "
+        r"`cu.cvae_terms` estimates the ELBO with **one** code per example for its term "
+        r"$\mathbb{E}_q[\log p(y \mid x,z)]$. Averaged over 2000 codes per example the estimate is -90.8458 "
+        "± 0.0283, the closed-form ELBO -90.8665. "
         "What does that show?",
         (
             right(
@@ -105,7 +106,7 @@ QUESTIONS = (
             wrong(
                 "One code per example is biased: the average misses the closed form",
                 "The difference is within the noise that 2000 codes per example leave: within 3 standard errors, "
-                "as the next cell prints. No bias is detectable.",
+                "as section 8's check prints. No bias is detectable.",
             ),
             wrong(
                 "The bound is tight for this $q$",

@@ -43,9 +43,10 @@ QUESTIONS = (
                 "Gaussian is no density. The log-variance makes every output a valid, positive $\\sigma$.",
             ),
             wrong(
-                "Its gradients are smaller, so training is more stable",
-                "The section gives no such reason. The reasons: any output is valid, scaling $\\sigma$ becomes "
-                "adding to logvar, the formulas are written in it, and training starts near $\\sigma = 1$.",
+                "Because `torch.distributions.Normal` takes a log-variance",
+                "It takes the standard deviation $\\sigma$ (its `scale`). The reasons: any output is valid, scaling "
+                "$\\sigma$ becomes adding to logvar, the formulas are written in it, and training starts near "
+                "$\\sigma = 1$.",
             ),
         ),
         see="Why a log-variance?",
@@ -129,7 +130,7 @@ QUESTIONS = (
     ),
     MultipleChoice(
         "On the 1-D problem the score-function estimator's variance is 21.75 times the reparameterised one in "
-        "theory, 21.2 to 24.5 times measured, at every number of samples $S$. Why?",
+        "theory, 21.2 to 24.5 times measured. Why is it so much larger?",
         (
             right(
                 r"It uses only the values $f(z)$, times a zero-mean noise, not the slope of $f$",

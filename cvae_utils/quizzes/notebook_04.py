@@ -50,7 +50,7 @@ QUESTIONS = (
     ),
     MultipleChoice(
         "The starting model's loss is the pixel-**mean** squared error plus $M_N$ (batch size / dataset size) times "
-        "the KL. Which objective is it, up to a constant factor?",
+        "the KL. Trained at batch 512 on 60,000 images, which objective is it, up to a constant factor?",
         (
             right(
                 r"The $-$ELBO of a Gaussian decoder with $\sigma_y$ = 1.83, on pixels in [0, 1]",
@@ -58,7 +58,7 @@ QUESTIONS = (
                 "a decoder that claims huge pixel noise, so a nat of KL outweighs any gain in reconstruction.",
             ),
             wrong(
-                r"The $-$ELBO of a Gaussian decoder with $\sigma_y$ = 0.13, its own RMS error",
+                r"The $-$ELBO of a Gaussian decoder with $\sigma_y$ = 0.13, the ELBO-trained model's RMS error",
                 r"That decoder would weigh the KL $2\sigma_y^2$ = 0.034, 200 times less than the MSE loss's 6.69.",
             ),
             wrong(
@@ -66,7 +66,7 @@ QUESTIONS = (
                 "A squared error comes from a Gaussian log-density, not a Bernoulli one.",
             ),
             wrong(
-                "Exactly the $-$ELBO: a squared error is a Gaussian log-likelihood",
+                "Exactly the $-$ELBO of this notebook: the pixel mean and $M_N$ only rescale it",
                 "Only the **summed** squared error is, and with a KL weight of $2\\sigma_y^2$. The mean over 784 "
                 "pixels and $M_N$ change the weight, and the weight decides what the model learns.",
             ),
@@ -103,7 +103,8 @@ QUESTIONS = (
         see=MSE,
     ),
     MultipleChoice(
-        "On a test batch the GSNN loss is 315.148, the CVAE loss 108.152 (recon 89.574 + KL 18.579), though the GSNN "
+        "On a test batch, for the ELBO-trained model, the GSNN loss is 315.148, the CVAE loss 108.152 "
+        "(recon 89.574 + KL 18.579), though the GSNN "
         "loss has no KL term. Why is it so much higher?",
         (
             right(
