@@ -219,7 +219,7 @@ def test_no_stored_progress_bar_and_no_visible_answer(path):
 # The main path (issue 13): at most 2,500 words of prose outside the optional cells (tools/wordcount.py).
 # Notebooks not yet rewritten to that length are listed here; the test of each fails as soon as one
 # meets the limit while still listed (strict xfail), so the list only shrinks.
-NOT_YET_SHORT: set[str] = {"06"}  # over by the stricter count of tools/wordcount.py
+NOT_YET_SHORT: set[str] = set()
 
 
 def _main_path_params():
