@@ -89,7 +89,7 @@ QUESTIONS = (
         "with $S$ = 100 is -93.91. Which statement is right?",
         (
             right(
-                r"The ELBO undersells the model by at least 3.46 nats",
+                r"The ELBO undersells the model by at least 3.46 nats (on average)",
                 r"The importance-sampled estimate is itself a lower bound on average, so $\log p(y \mid x)$ lies "
                 "above -93.91, and the ELBO further below it.",
             ),
@@ -114,7 +114,8 @@ QUESTIONS = (
         "Why does `cu.evaluate_log_likelihood` average the importance weights in log space (logsumexp)?",
         (
             right(
-                "The weights lie near $e^{-100}$, where float32 underflows to 0 and $\\log 0 = -\\infty$",
+                "The weights lie near $e^{-100}$; below about $e^{-104}$ float32 gives exactly 0, "
+                "and $\\log 0 = -\\infty$",
                 "For 176 of the 500 images the average weight is exactly 0 in float32. Logsumexp never forms "
                 "the tiny weights themselves.",
             ),

@@ -29,7 +29,8 @@ QUESTIONS = (
     MultipleChoice(
         r"Decoded with each of the ten labels, a real digit's $\mu_q$ is read as the label given only 22.6% of the "
         r"time (ignoring the label would score one in ten); transferring "
-        r"$\varepsilon = (\mu_q - \mu_p(x)) / \sigma_p(x)$ instead gives 98.8%. Why does decoding $\mu_q$ fail?",
+        r"$\varepsilon = (\mu_q - \mu_p(x)) / \sigma_p(x)$ instead obeys the label (section 5's grid). "
+        r"Why does decoding $\mu_q$ fail?",
         (
             right(
                 r"With the learned prior, $z$ itself says which digit it is, and the decoder reads the digit from $z$",
@@ -42,7 +43,7 @@ QUESTIONS = (
             ),
             wrong(
                 "The classifier misreads the decodings",
-                "It reads 0.991 of real test digits right, and 98.8% of the $\\varepsilon$ transfers.",
+                "It reads 0.991 of real test digits right, and the $\\varepsilon$ transfers as the labels asked for.",
                 see="9. Does the model draw the digit we ask for?",
             ),
             wrong(
